@@ -1,0 +1,49 @@
+"""payflow: escrowed creator payments on Stripe, with a ledger, webhooks and live updates."""
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from config import INSTANCE_DIR, BASE_DIR, Config, config_from_environment
+
+
+def create_app(config: Config | None = None) -> Flask:
+    from . import api, cli, metrics, stripe_api
+    from .extensions import configure_sqlite, db, jwt, migrate, redis_client
+
+    config = config or config_from_environment()
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.from_object(config)
+    app.config["PAYFLOW_ENV"] = config.ENV_NAME
+    _configure_logging(app)
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        os.makedirs(app.instance_path, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    jwt.init_app(app)
+    redis_client.init_app(app)
+    stripe_api.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            configure_sqlite(db.engine)
+
+    if app.config["FRONTEND_URLS"]:
+        from flask_cors import CORS
+
+        CORS(app, origins=app.config["FRONTEND_URLS"], supports_credentials=True)
+
+    metrics.init_app(app)
+    api.register(app)
+    cli.register(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )

@@ -1,0 +1,103 @@
+"""Accounts: register, login, refresh, logout, and the ``authenticated`` decorator."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, jsonify
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    get_jwt_identity,
+    jwt_required,
+    set_access_cookies,
+    set_refresh_cookies,
+    unset_jwt_cookies,
+    verify_jwt_in_request,
+)
+
+from .. import accounts, serializers
+from ..errors import Forbidden
+from ..extensions import db, jwt
+from ..models import User
+from .validation import LoginBody, RegisterBody, parse
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+@jwt.user_identity_loader
+def _identity(user):
+    return user.id if isinstance(user, User) else str(user)
+
+
+@jwt.additional_claims_loader
+def _claims(user):
+    return {"role": user.role} if isinstance(user, User) else {}
+
+
+@jwt.user_lookup_loader
+def _load_user(_header, payload):
+    return db.session.get(User, payload["sub"])
+
+
+def authenticated(*roles: str):
+    """Require a valid access token (header or cookie) and, if given, one of ``roles``."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request()
+            if roles and current_user.role not in roles:
+                raise Forbidden(f"this needs the role {' or '.join(roles)}")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _session_response(user: User, status: int):
+    access = create_access_token(identity=user)
+    refresh = create_refresh_token(identity=user)
+    response = jsonify({"user": serializers.user(user), "access_token": access, "refresh_token": refresh})
+    # HttpOnly cookies let the browser (and its EventSource) authenticate without
+    # script access to the token; the CSRF double-submit cookie guards writes.
+    set_access_cookies(response, access)
+    set_refresh_cookies(response, refresh)
+    return response, status
+
+
+@bp.post("/register")
+def register():
+    body = parse(RegisterBody)
+    user = accounts.register(body.email, body.password, body.role, body.name)
+    return _session_response(user, 201)
+
+
+@bp.post("/login")
+def login():
+    body = parse(LoginBody)
+    return _session_response(accounts.authenticate(body.email, body.password), 200)
+
+
+@bp.post("/refresh")
+@jwt_required(refresh=True)
+def refresh():
+    user = db.session.get(User, get_jwt_identity())
+    access = create_access_token(identity=user)
+    response = jsonify({"access_token": access})
+    set_access_cookies(response, access)
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    response = jsonify({"loggedOut": True})
+    unset_jwt_cookies(response)
+    return response
+
+
+@bp.get("/me")
+@authenticated()
+def me():
+    return jsonify({"user": serializers.user(current_user)})

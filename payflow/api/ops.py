@@ -1,0 +1,38 @@
+"""Health, readiness and metrics for the platform running payflow."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from .. import metrics
+from ..extensions import db, redis_client
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the reason goes to the operator
+        db.session.rollback()
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        redis_client.client.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), 200 if ready else 503
+
+
+@bp.get("/metrics")
+def prometheus():
+    return metrics.exposition()

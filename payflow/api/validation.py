@@ -1,0 +1,90 @@
+"""Request bodies, validated by pydantic models: a bad field is a 400 that names it."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+
+from ..errors import InvalidRequest
+from ..money import MAX_AMOUNT, SUPPORTED_CURRENCIES
+
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CurrencyField(Body):
+    currency: StrictStr
+
+    @field_validator("currency")
+    @classmethod
+    def known_currency(cls, value: str) -> str:
+        value = value.lower()
+        if value not in SUPPORTED_CURRENCIES:
+            raise ValueError(f"{value!r} is not a currency Stripe supports (lowercase ISO 4217, such as usd)")
+        return value
+
+
+class RegisterBody(Body):
+    email: Annotated[StrictStr, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    password: Annotated[StrictStr, Field(min_length=8, max_length=200)]
+    role: Literal["company", "influencer"]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class LoginBody(Body):
+    email: Annotated[StrictStr, Field(min_length=1, max_length=254)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class CreatePaymentBody(CurrencyField):
+    influencerId: Annotated[StrictStr, Field(min_length=1, max_length=40)]
+    amount: Amount
+    description: Annotated[StrictStr, Field(max_length=1000)] = ""
+
+
+class ConfirmPaymentBody(Body):
+    paymentMethod: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+
+class RefundBody(Body):
+    amount: Amount | None = None
+
+
+class PayoutBody(CurrencyField):
+    amount: Amount
+
+
+class EmptyBody(Body):
+    pass
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "is not a field of this request"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def parse(model: type[Body], *, optional: bool = False):
+    """The request's JSON body as ``model``; an empty body counts as ``{}`` when ``optional``."""
+    raw = request.get_data(cache=True)
+    if not raw.strip() and optional:
+        data = {}
+    else:
+        data = request.get_json(force=True, silent=True)
+        if data is None:
+            raise InvalidRequest("the body must be JSON", code="invalid_json")
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(exc), code="invalid_request") from exc

@@ -1,0 +1,83 @@
+"""Wallet, payouts and notifications of the signed-in user."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_jwt_extended import current_user
+from sqlalchemy import select
+
+from .. import payouts, serializers, wallet
+from ..errors import NotFound
+from ..extensions import db
+from ..models import LedgerEntry, Notification, Payout, utcnow
+from ..pagination import page
+from ..unit_of_work import atomic
+from .auth import authenticated
+from .validation import EmptyBody, PayoutBody, parse
+
+bp = Blueprint("wallet", __name__)
+
+
+@bp.get("/wallet")
+@authenticated("influencer")
+def get_wallet():
+    return jsonify({"wallets": wallet.wallets_for(current_user.id)})
+
+
+@bp.get("/wallet/transactions")
+@authenticated("influencer")
+def wallet_transactions():
+    currency = request.args.get("currency")
+    query = wallet.wallet_lines_query(current_user.id, currency.lower() if currency else None)
+    return jsonify(page(query, LedgerEntry.id, request.args, wallet.serialize_line, key_type=int))
+
+
+@bp.post("/payouts")
+@authenticated("influencer")
+def create_payout():
+    body = parse(PayoutBody)
+    payout = payouts.request_payout(current_user, body.amount, body.currency)
+    return jsonify(serializers.payout(payout)), 201
+
+
+@bp.get("/payouts")
+@authenticated("influencer", "admin")
+def list_payouts():
+    query = select(Payout)
+    if current_user.role != "admin":
+        query = query.where(Payout.influencer_id == current_user.id)
+    return jsonify(page(query, Payout.id, request.args, serializers.payout))
+
+
+@bp.get("/payouts/<payout_id>")
+@authenticated("influencer", "admin")
+def get_payout(payout_id):
+    payout = db.session.get(Payout, payout_id)
+    if payout is None or (current_user.role != "admin" and payout.influencer_id != current_user.id):
+        raise NotFound(f"no payout {payout_id}")
+    return jsonify(serializers.payout(payout))
+
+
+@bp.get("/notifications")
+@authenticated()
+def list_notifications():
+    query = select(Notification).where(Notification.user_id == current_user.id)
+    if request.args.get("unread") in ("1", "true"):
+        query = query.where(Notification.read_at.is_(None))
+    return jsonify(page(query, Notification.id, request.args, serializers.notification))
+
+
+@bp.post("/notifications/<notification_id>/read")
+@authenticated()
+def mark_read(notification_id):
+    parse(EmptyBody, optional=True)
+    with atomic():
+        note = db.session.scalars(
+            select(Notification).where(Notification.id == notification_id, Notification.user_id == current_user.id)
+        ).first()
+        if note is None:
+            raise NotFound(f"no notification {notification_id}")
+        if note.read_at is None:
+            note.read_at = utcnow()
+    return jsonify(serializers.notification(note))
+
+

@@ -1,0 +1,75 @@
+"""One exception per broken rule; the API turns each into ``{"error": {code, message}}``."""
+from __future__ import annotations
+
+
+class PayflowError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, details=None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.details = details or {}
+
+
+class InvalidRequest(PayflowError):
+    status, code = 400, "invalid_request"
+
+
+class Unauthorized(PayflowError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(PayflowError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(PayflowError):
+    status, code = 404, "not_found"
+
+
+class Conflict(PayflowError):
+    status, code = 409, "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class Unprocessable(PayflowError):
+    status, code = 422, "unprocessable"
+
+
+class InsufficientFunds(Unprocessable):
+    code = "insufficient_funds"
+
+
+class UnbalancedTransaction(PayflowError):
+    """A programming error: the ledger refuses entries that do not sum to zero."""
+
+    status, code = 500, "unbalanced_transaction"
+
+
+class PaymentDeclined(PayflowError):
+    status, code = 402, "card_declined"
+
+
+class StripeUnavailable(PayflowError):
+    status, code = 502, "stripe_error"
+
+
+class NotReady(PayflowError):
+    """A Stripe fact arrived before what it depends on (a refund before its payment's
+    success, an event before its row is committed): try again later, never drop it."""
+
+    status, code = 409, "not_ready"
+
+
+class AmountMismatch(PayflowError):
+    """Stripe reports an amount or currency that differs from ours: an operator must look."""
+
+    status, code = 422, "amount_mismatch"

@@ -1,0 +1,67 @@
+"""Extension objects, created unbound and attached to an app by ``init_app``."""
+from __future__ import annotations
+
+import redis
+from flask import Flask, current_app
+from flask_jwt_extended import JWTManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import DeclarativeBase
+
+# Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+jwt = JWTManager()
+
+
+class RedisClient:
+    """One connection pool per app, opened on first use rather than at import."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["payflow_redis"] = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+
+    @property
+    def client(self) -> redis.Redis:
+        return current_app.extensions["payflow_redis"]
+
+
+redis_client = RedisClient()
+
+
+def configure_sqlite(engine) -> None:
+    """Make SQLite behave like a database that can hold money.
+
+    pysqlite's default deferred transactions let two writers read the same balance
+    and then collide; ``BEGIN IMMEDIATE`` takes the write lock up front, which is the
+    SQLite counterpart of the row locks used on PostgreSQL. Foreign keys are off by
+    default in SQLite and are switched on here.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,298 @@
+"""The double-entry ledger: every money move is one balanced, immutable transaction.
+
+Design
+------
+Amounts are integers in the currency's minor unit. An entry's ``amount`` is signed
+(debit positive, credit negative) and the entries of a transaction sum to zero,
+checked here before insert and, on PostgreSQL, again by a deferred constraint
+trigger at commit. Entries are never edited: a mistake or a reversal is a new
+transaction. Each transaction carries an idempotency key, so applying the same
+fact twice (a webhook delivered again) posts nothing the second time.
+
+Accounts, per currency (``user`` marks the ones kept per influencer):
+
+=====================  ======  ==================================================
+purpose                normal  holds
+=====================  ======  ==================================================
+stripe_balance         debit   money the platform holds at Stripe
+escrow (user)          credit  an influencer's net share of payments still held
+escrow_fees            credit  the platform's fee share of payments still held
+wallet (user)          credit  the influencer's withdrawable balance
+receivable (user)      debit   what an influencer owes after a clawback
+payouts_in_transit     credit  payouts requested and not yet settled (user)
+platform_fees          credit  fees the platform has earned
+=====================  ======  ==================================================
+
+A payment of ``x`` still in escrow is split ``(fee(x), x - fee(x))`` between
+``escrow_fees`` and the influencer's ``escrow``; the same split of what remains
+after each refund makes every refund, before or after release, the difference
+between two splits, so fee + net = gross holds at every step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .errors import UnbalancedTransaction
+from .extensions import db
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction
+from .money import split
+
+STRIPE_BALANCE = "stripe_balance"
+ESCROW = "escrow"
+ESCROW_FEES = "escrow_fees"
+WALLET = "wallet"
+RECEIVABLE = "receivable"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+PLATFORM_FEES = "platform_fees"
+
+NORMAL_SIDE = {
+    STRIPE_BALANCE: "debit",
+    ESCROW: "credit",
+    ESCROW_FEES: "credit",
+    WALLET: "credit",
+    RECEIVABLE: "debit",
+    PAYOUTS_IN_TRANSIT: "credit",
+    PLATFORM_FEES: "credit",
+}
+USER_PURPOSES = {ESCROW, WALLET, RECEIVABLE, PAYOUTS_IN_TRANSIT}
+# The accounts an influencer's wallet view is made of.
+WALLET_PURPOSES = (WALLET, ESCROW, RECEIVABLE)
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: LedgerAccount
+    amount: int  # signed: debit positive
+
+
+def debit(account: LedgerAccount, amount: int) -> Leg:
+    return Leg(account, amount)
+
+
+def credit(account: LedgerAccount, amount: int) -> Leg:
+    return Leg(account, -amount)
+
+
+def account_code(purpose: str, currency: str, user_id: str | None = None) -> str:
+    return f"{purpose}:{user_id}:{currency}" if user_id else f"{purpose}:{currency}"
+
+
+def account(purpose: str, currency: str, user_id: str | None = None, *, for_update: bool = False) -> LedgerAccount:
+    """The account for a purpose, created on first use; ``for_update`` locks its row.
+
+    Locking an influencer's wallet account serialises every move that reads its
+    balance before writing (payout requests, clawbacks) without a stored balance.
+    """
+    if (purpose in USER_PURPOSES) != (user_id is not None):
+        raise ValueError(f"{purpose} accounts {'need' if purpose in USER_PURPOSES else 'take no'} user")
+    code = account_code(purpose, currency, user_id)
+    query = select(LedgerAccount).where(LedgerAccount.code == code)
+    if for_update:
+        query = query.with_for_update()
+    found = db.session.scalars(query).first()
+    if found is not None:
+        return found
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                LedgerAccount(code=code, purpose=purpose, normal=NORMAL_SIDE[purpose], currency=currency, user_id=user_id)
+            )
+    except IntegrityError:
+        pass  # created by a concurrent transaction; read theirs below
+    return db.session.scalars(query).one()
+
+
+def post(
+    kind: str,
+    idempotency_key: str,
+    currency: str,
+    legs: list[Leg],
+    *,
+    payment_id: str | None = None,
+    payout_id: str | None = None,
+    description: str = "",
+) -> LedgerTransaction | None:
+    """Write one balanced transaction; ``None`` if its key was already posted.
+
+    Zero legs are dropped (a 0% fee gives one): they move nothing. Callers hold
+    the row lock of the payment or payout the key belongs to, so two posts of one
+    key cannot race.
+    """
+    existing = db.session.scalars(
+        select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None:
+        return None
+    legs = [leg for leg in legs if leg.amount != 0]
+    if not legs:
+        return None
+    if sum(leg.amount for leg in legs) != 0:
+        raise UnbalancedTransaction(f"{kind} {idempotency_key}: legs sum to {sum(leg.amount for leg in legs)}")
+    if any(leg.account.currency != currency for leg in legs):
+        raise UnbalancedTransaction(f"{kind} {idempotency_key}: legs in more than one currency")
+    transaction = LedgerTransaction(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        currency=currency,
+        description=description,
+        payment_id=payment_id,
+        payout_id=payout_id,
+    )
+    db.session.add(transaction)
+    db.session.flush()
+    db.session.add_all(
+        LedgerEntry(transaction_id=transaction.id, account_id=leg.account.id, amount=leg.amount) for leg in legs
+    )
+    db.session.flush()
+    return transaction
+
+
+def balance(acct: LedgerAccount) -> int:
+    """The account's balance on its normal side (positive in ordinary use)."""
+    total = db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == acct.id))
+    return int(total) if acct.normal == "debit" else -int(total)
+
+
+def balance_of(purpose: str, currency: str, user_id: str | None = None) -> int:
+    """Like ``balance`` but for reading: an account never used has 0 and is not created."""
+    found = db.session.scalars(
+        select(LedgerAccount).where(LedgerAccount.code == account_code(purpose, currency, user_id))
+    ).first()
+    return balance(found) if found is not None else 0
+
+
+# --- money moves -----------------------------------------------------------------
+
+
+def _credit_influencer(user_id: str, currency: str, amount: int) -> list[Leg]:
+    """Credit legs paying ``amount`` to an influencer: what they owe is settled first."""
+    receivable = account(RECEIVABLE, currency, user_id)
+    owed = max(balance(receivable), 0)
+    settle = min(owed, amount)
+    return [credit(receivable, settle), credit(account(WALLET, currency, user_id), amount - settle)]
+
+
+def capture(payment, fee_bps: int) -> LedgerTransaction | None:
+    """Stripe collected the payment: it is held in escrow, split into net and fee."""
+    currency = payment.currency
+    fee, net = split(payment.amount, fee_bps)
+    return post(
+        "capture",
+        f"capture:{payment.id}",
+        currency,
+        [
+            debit(account(STRIPE_BALANCE, currency), payment.amount),
+            credit(account(ESCROW, currency, payment.influencer_id), net),
+            credit(account(ESCROW_FEES, currency), fee),
+        ],
+        payment_id=payment.id,
+        description="Payment held in escrow",
+    )
+
+
+def release(payment, remaining: int, fee_bps: int) -> LedgerTransaction | None:
+    """The company released what is in escrow: net to the wallet, fee to the platform."""
+    currency = payment.currency
+    fee, net = split(remaining, fee_bps)
+    account(WALLET, currency, payment.influencer_id, for_update=True)
+    return post(
+        "release",
+        f"release:{payment.id}",
+        currency,
+        [
+            debit(account(ESCROW, currency, payment.influencer_id), net),
+            debit(account(ESCROW_FEES, currency), fee),
+            credit(account(PLATFORM_FEES, currency), fee),
+            *_credit_influencer(payment.influencer_id, currency, net),
+        ],
+        payment_id=payment.id,
+        description="Payment released",
+    )
+
+
+def refund(payment, old_remaining: int, new_remaining: int, fee_bps: int, *, released: bool) -> LedgerTransaction | None:
+    """Money went back to the payer: ``old_remaining - new_remaining`` leaves Stripe.
+
+    Before release it leaves escrow; after release it is clawed back in proportion,
+    the influencer's share from the wallet (a shortfall becomes a receivable, never a
+    negative balance) and the platform's share from earned fees.
+    """
+    currency = payment.currency
+    refunded = old_remaining - new_remaining
+    old_fee, old_net = split(old_remaining, fee_bps)
+    new_fee, new_net = split(new_remaining, fee_bps)
+    fee_back, net_back = old_fee - new_fee, old_net - new_net
+    legs = [credit(account(STRIPE_BALANCE, currency), refunded)]
+    if released:
+        wallet = account(WALLET, currency, payment.influencer_id, for_update=True)
+        from_wallet = min(max(balance(wallet), 0), net_back)
+        legs += [
+            debit(account(PLATFORM_FEES, currency), fee_back),
+            debit(wallet, from_wallet),
+            debit(account(RECEIVABLE, currency, payment.influencer_id), net_back - from_wallet),
+        ]
+    else:
+        legs += [
+            debit(account(ESCROW_FEES, currency), fee_back),
+            debit(account(ESCROW, currency, payment.influencer_id), net_back),
+        ]
+    return post(
+        "clawback" if released else "refund",
+        f"refund:{payment.id}:{payment.amount - new_remaining}",
+        currency,
+        legs,
+        payment_id=payment.id,
+        description="Refund clawed back" if released else "Refund from escrow",
+    )
+
+
+def payout_requested(payout) -> LedgerTransaction | None:
+    currency = payout.currency
+    return post(
+        "payout",
+        f"payout:{payout.id}",
+        currency,
+        [
+            debit(account(WALLET, currency, payout.influencer_id), payout.amount),
+            credit(account(PAYOUTS_IN_TRANSIT, currency, payout.influencer_id), payout.amount),
+        ],
+        payout_id=payout.id,
+        description="Payout requested",
+    )
+
+
+def payout_settled(payout) -> LedgerTransaction | None:
+    currency = payout.currency
+    return post(
+        "payout_paid",
+        f"payout-paid:{payout.id}",
+        currency,
+        [
+            debit(account(PAYOUTS_IN_TRANSIT, currency, payout.influencer_id), payout.amount),
+            credit(account(STRIPE_BALANCE, currency), payout.amount),
+        ],
+        payout_id=payout.id,
+        description="Payout completed",
+    )
+
+
+def payout_returned(payout, *, after_settlement: bool) -> LedgerTransaction | None:
+    """The payout failed or was canceled: its amount returns to the wallet, once."""
+    currency = payout.currency
+    source = (
+        account(STRIPE_BALANCE, currency)
+        if after_settlement
+        else account(PAYOUTS_IN_TRANSIT, currency, payout.influencer_id)
+    )
+    account(WALLET, currency, payout.influencer_id, for_update=True)
+    return post(
+        "payout_returned",
+        f"payout-returned:{payout.id}",
+        currency,
+        [debit(source, payout.amount), *_credit_influencer(payout.influencer_id, currency, payout.amount)],
+        payout_id=payout.id,
+        description="Payout returned to wallet",
+    )

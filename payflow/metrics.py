@@ -1,0 +1,34 @@
+"""Prometheus metrics. Module-level collectors: one registry per process."""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter("payflow_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
+HTTP_LATENCY = Histogram(
+    "payflow_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start_timer():
+        g.payflow_request_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        started = g.pop("payflow_request_started", None)
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        if started is not None:
+            HTTP_LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        return response
+
+
+def exposition() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

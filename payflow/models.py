@@ -1,0 +1,186 @@
+"""Tables. Behaviour lives in the domain modules (payments, payouts, ledger)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+from .ids import id_factory
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(db.TypeDecorator):
+    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class User(TimestampMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("usr"))
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+
+    __table_args__ = (CheckConstraint("role IN ('company', 'influencer', 'admin')", name="role"),)
+
+
+class Payment(TimestampMixin, db.Model):
+    """A company's payment to an influencer, from PaymentIntent to escrow to release.
+
+    ``refunded_amount`` is what Stripe has confirmed refunded (its cumulative
+    ``amount_refunded``); ``fee_amount`` is the platform fee on what was released.
+    """
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("pay"))
+    company_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    influencer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    # The fee rate agreed when the payment was made; later changes to the platform's
+    # rate do not reach payments already in escrow.
+    fee_bps: Mapped[int] = mapped_column(Integer, nullable=False)
+    fee_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    disputed_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Where a dispute returns the payment to when it is won.
+    status_before_dispute: Mapped[str | None] = mapped_column(String(24))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    client_secret: Mapped[str | None] = mapped_column(String(255))
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    company = relationship("User", foreign_keys=[company_id])
+    influencer = relationship("User", foreign_keys=[influencer_id])
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"),
+        CheckConstraint("fee_amount >= 0", name="fee_not_negative"),
+    )
+
+
+class PaymentAttempt(db.Model):
+    """Every PaymentIntent a payment has used; a retry after a failure adds one."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), nullable=False, index=True)
+    stripe_payment_intent_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Payout(TimestampMixin, db.Model):
+    __tablename__ = "payouts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("po"))
+    influencer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    stripe_payout_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    failure_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+
+class LedgerAccount(db.Model):
+    """One account per purpose and currency (and per influencer where it is theirs).
+
+    ``code`` names it, e.g. ``wallet:usr_01..:usd``; ``normal`` says which side
+    increases it, so balances read as positive numbers.
+    """
+
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    purpose: Mapped[str] = mapped_column(String(32), nullable=False)
+    normal: Mapped[str] = mapped_column(String(6), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (CheckConstraint("normal IN ('debit', 'credit')", name="normal"),)
+
+
+class LedgerTransaction(db.Model):
+    """A balanced group of entries; ``idempotency_key`` makes every money move happen once."""
+
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("ltx"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    payout_id: Mapped[str | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    entries = relationship("LedgerEntry", back_populates="transaction", order_by="LedgerEntry.id")
+
+
+class LedgerEntry(db.Model):
+    """One leg: ``amount`` is signed, debit positive and credit negative; never edited."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=False, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    transaction = relationship("LedgerTransaction", back_populates="entries")
+    account = relationship("LedgerAccount")
+
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+    )
+
+
+class Notification(db.Model):
+    """What a person was told (the toast), kept so it can be listed and marked read."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("ntf"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"))
+    payout_id: Mapped[str | None] = mapped_column(ForeignKey("payouts.id"))
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (CheckConstraint("kind IN ('success', 'error', 'info')", name="kind"),)

@@ -1,0 +1,71 @@
+"""What each person is told about their money: stored, then announced after commit.
+
+A notification row is written in the same transaction as the change it describes
+(so a committed change always has its message), and the matching stream event is
+published only once that transaction has committed.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Notification, Payment, Payout, utcnow
+from .publisher import publish
+from .serializers import iso
+from .unit_of_work import on_commit
+from .wallet import wallet_view
+
+SUCCESS, ERROR, INFO = "success", "error", "info"
+
+
+def _record(user_id: str, kind: str, message: str, *, payment_id=None, payout_id=None) -> Notification:
+    note = Notification(user_id=user_id, kind=kind, message=message, payment_id=payment_id, payout_id=payout_id)
+    db.session.add(note)
+    return note
+
+
+def payment_update(payment: Payment, user_id: str, kind: str, message: str) -> None:
+    _record(user_id, kind, message, payment_id=payment.id)
+    data = {
+        "paymentId": payment.id,
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "message": message,
+        "kind": kind,
+        "timestamp": iso(utcnow()),
+    }
+    on_commit(lambda: publish(user_id, "payment:update", data))
+
+
+def payout_update(payout: Payout, kind: str, message: str) -> None:
+    _record(payout.influencer_id, kind, message, payout_id=payout.id)
+    data = {
+        "payoutId": payout.id,
+        "status": payout.status,
+        "amount": payout.amount,
+        "currency": payout.currency,
+        "message": message,
+        "kind": kind,
+        "timestamp": iso(utcnow()),
+    }
+    on_commit(lambda: publish(payout.influencer_id, "payout:update", data))
+
+
+def wallet_update(user_id: str, currency: str) -> None:
+    """Announce the influencer's balances as this transaction leaves them."""
+    view = wallet_view(user_id, currency)
+    data = {
+        "currency": currency,
+        "availableBalance": view["availableBalance"],
+        "pendingBalance": view["pendingBalance"],
+        "receivableBalance": view["receivableBalance"],
+        "lastTransaction": view["lastTransaction"],
+        "timestamp": iso(utcnow()),
+    }
+    on_commit(lambda: publish(user_id, "wallet:update", data))
+
+
+def unread_query(user_id: str):
+    return select(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+

