@@ -59,6 +59,11 @@ class Config:
         self.STRIPE_PUBLISHABLE_KEY = env.get("STRIPE_PUBLISHABLE_KEY") or None
         self.STRIPE_WEBHOOK_SECRETS = _list(env, "STRIPE_WEBHOOK_SECRET")
         self.WEBHOOK_TOLERANCE_SECONDS = _int(env, "WEBHOOK_TOLERANCE_SECONDS", 300)
+        self.WEBHOOK_RETRY_INTERVALS = [int(x) for x in _list(env, "WEBHOOK_RETRY_INTERVALS")] or [5, 30, 120, 600, 1800]
+        self.WEBHOOK_JOB_TIMEOUT_SECONDS = _int(env, "WEBHOOK_JOB_TIMEOUT_SECONDS", 60)
+        self.WEBHOOK_SWEEP_INTERVAL_SECONDS = _int(env, "WEBHOOK_SWEEP_INTERVAL_SECONDS", 5)
+        self.WEBHOOK_SWEEP_GRACE_SECONDS = _int(env, "WEBHOOK_SWEEP_GRACE_SECONDS", 60)
+        self.WEBHOOK_RETENTION_DAYS = max(30, _int(env, "WEBHOOK_RETENTION_DAYS", 30))
 
         self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY") or self.default_jwt_secret()
         self.JWT_TOKEN_LOCATION = ["headers", "cookies"]

@@ -1,29 +1,78 @@
-"""The RQ worker process: ``flask --app wsgi worker`` (the Procfile's ``worker``)."""
+"""The RQ worker process: ``flask --app wsgi worker`` (the Procfile's ``worker``).
+
+Jobs run in the worker process itself (``SimpleWorker``): no fork per job, one
+database connection pool for the process's life. Beside the job loop a timer
+thread sweeps the webhook inbox for events Redis lost and prunes old ones; a
+Redis lock keeps it to one sweeper at a time across workers.
+"""
 from __future__ import annotations
 
-from flask import current_app
-from rq import Queue, Worker
+import logging
+import threading
 
-from payflow.extensions import redis_client
+import redis
+from flask import Flask, current_app
+from rq import Queue, SimpleWorker
 
-QUEUES = ("payment-webhooks", "default")
+from payflow.extensions import db, redis_client
+from payflow.webhooks import inbox
+
+log = logging.getLogger(__name__)
+
+QUEUES = (inbox.QUEUE_NAME, "default")
+PRUNE_EVERY_SECONDS = 3600
 
 
-class AppContextWorker(Worker):
+class PayflowWorker(SimpleWorker):
     """Runs every job inside the Flask app's context, so jobs reach the database."""
 
-    def __init__(self, *args, app=None, **kwargs):
+    def __init__(self, *args, app: Flask, **kwargs):
         super().__init__(*args, **kwargs)
         self.flask_app = app
 
-    def perform_job(self, job, queue):
+    def execute_job(self, job, queue):
         with self.flask_app.app_context():
-            return super().perform_job(job, queue)
+            try:
+                return super().execute_job(job, queue)
+            finally:
+                db.session.remove()
+
+
+def housekeeping_once(app: Flask) -> None:
+    with app.app_context():
+        client = redis_client.client
+        interval = app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"]
+        if client.set("payflow:lock:sweep", "1", nx=True, ex=max(1, interval)):
+            inbox.sweep()
+        if client.set("payflow:lock:prune", "1", nx=True, ex=PRUNE_EVERY_SECONDS):
+            inbox.prune()
+        db.session.remove()
+
+
+def start_housekeeping(app: Flask, stop: threading.Event) -> threading.Thread:
+    def loop():
+        while not stop.wait(app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"]):
+            try:
+                housekeeping_once(app)
+            except redis.RedisError as exc:
+                log.warning("housekeeping skipped, Redis unavailable: %s", exc)
+            except Exception:
+                log.exception("housekeeping failed")
+
+    thread = threading.Thread(target=loop, name="payflow-housekeeping", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_worker(*, burst: bool = False) -> None:
     app = current_app._get_current_object()
     connection = redis_client.client
     queues = [Queue(name, connection=connection) for name in QUEUES]
-    worker = AppContextWorker(queues, connection=connection, app=app)
-    worker.work(with_scheduler=True, burst=burst)
+    worker = PayflowWorker(queues, connection=connection, app=app)
+    stop = threading.Event()
+    if not burst:
+        start_housekeeping(app, stop)
+    try:
+        worker.work(with_scheduler=True, burst=burst)
+    finally:
+        stop.set()

@@ -55,7 +55,117 @@ def worker_command(burst):
     run_worker(burst=burst)
 
 
+webhooks_cli = AppGroup("webhooks", help="Inspect, replay and simulate Stripe webhook events.")
+
+
+@webhooks_cli.command("list")
+@click.option("--status", type=click.Choice(["failed", "dead", "flagged", "retrying", "unqueued", "received",
+                                             "processed", "ignored", "all"]), default="all",
+              help="'failed' lists dead, flagged and retrying events.")
+@click.option("--limit", default=50, show_default=True)
+def list_events(status, limit):
+    """Recorded events, newest first."""
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import WebhookEvent
+    from .webhooks import inbox
+
+    query = select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+    if status == "failed":
+        query = query.where(WebhookEvent.status.in_((inbox.DEAD, inbox.FLAGGED, inbox.RETRYING)))
+    elif status != "all":
+        query = query.where(WebhookEvent.status == status)
+    for event in db.session.scalars(query):
+        error = f"  {event.last_error}" if event.last_error else ""
+        click.echo(f"{event.id}  {event.type:32} {event.status:9} attempts={event.attempts}  "
+                   f"{event.received_at.isoformat()}{error}")
+
+
+@webhooks_cli.command("replay")
+@click.argument("event_id")
+def replay_event(event_id):
+    """Queue EVENT_ID again with a fresh set of attempts."""
+    from .webhooks import inbox
+
+    event = inbox.replay(event_id)
+    if event is None:
+        raise click.ClickException(f"no recorded event {event_id}")
+    click.echo(f"{event_id}: {'already processed' if event.status == inbox.PROCESSED else 'queued'}")
+
+
+@webhooks_cli.command("sweep")
+def sweep_events():
+    """Queue recorded events that never reached the queue (or were lost from it)."""
+    from .webhooks import inbox
+
+    click.echo(f"queued {inbox.sweep()} events")
+
+
+@webhooks_cli.command("prune")
+@click.option("--days", type=int, default=None, help="Retention in days (at least 30).")
+def prune_events(days):
+    """Delete processed and ignored events older than the retention."""
+    from .webhooks import inbox
+
+    click.echo(f"deleted {inbox.prune(days)} events")
+
+
+@webhooks_cli.command("reconcile")
+@click.option("--since", "since", required=True, help="How far back to look: 30m, 6h, 3d.")
+def reconcile_events(since):
+    """Fetch events from Stripe's Events API that never arrived, and process them."""
+    from .webhooks import reconcile
+
+    try:
+        seconds = reconcile.parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    seen, recorded = reconcile.reconcile(seconds)
+    click.echo(f"{seen} events from Stripe, {recorded} were missing and are now queued")
+
+
+@webhooks_cli.command("simulate")
+@click.argument("event_type")
+@click.option("--payment", "payment_id", help="Payment the event is about.")
+@click.option("--payout", "payout_id", help="Payout the event is about.")
+@click.option("--amount", type=int, help="charge.refunded: cumulative amount refunded; disputes: disputed amount.")
+@click.option("--message", help="Failure message for payment_intent.payment_failed or payout.failed.")
+@click.option("--outcome", type=click.Choice(["won", "lost"]), help="charge.dispute.closed: won or lost.")
+@click.option("--url", default=None, help="Webhook URL (default: this app on $PORT).")
+def simulate_event(event_type, payment_id, payout_id, amount, message, outcome, url):
+    """Build a realistic, signed Stripe event for a payment or payout and post it."""
+    import requests
+    from flask import current_app
+
+    from .extensions import db
+    from .models import Payment, Payout
+    from .webhooks import simulate
+
+    if bool(payment_id) == bool(payout_id):
+        raise click.UsageError("give exactly one of --payment and --payout")
+    secrets = current_app.config["STRIPE_WEBHOOK_SECRETS"]
+    if not secrets:
+        raise click.ClickException("STRIPE_WEBHOOK_SECRET is not set: there is nothing to sign with")
+    payment = db.session.get(Payment, payment_id) if payment_id else None
+    payout = db.session.get(Payout, payout_id) if payout_id else None
+    if payment is None and payout is None:
+        raise click.ClickException(f"no {'payment ' + payment_id if payment_id else 'payout ' + payout_id}")
+    try:
+        event = simulate.event_for(event_type, payment=payment, payout=payout, amount=amount, message=message,
+                                   outcome=outcome)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EVENT_TYPE") from exc
+    body, headers = simulate.signed(event, secrets[0])
+    url = url or f"http://127.0.0.1:{current_app.config['PORT']}/payments/webhook"
+    response = requests.post(url, data=body, headers=headers, timeout=10)
+    click.echo(f"{event['id']} {event_type} -> {response.status_code} {response.text.strip()}")
+    if response.status_code >= 300:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(webhooks_cli)

@@ -32,3 +32,14 @@ def init_app(app: Flask) -> None:
 
 def exposition() -> Response:
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+WEBHOOKS_RECEIVED = Counter("payflow_webhook_events_received_total", "Verified webhook events recorded", ["type"])
+WEBHOOKS_DUPLICATE = Counter("payflow_webhook_events_duplicate_total", "Webhook deliveries of an event already recorded")
+WEBHOOKS_REJECTED = Counter("payflow_webhook_events_rejected_total", "Webhook deliveries refused", ["reason"])
+WEBHOOKS_APPLIED = Counter("payflow_webhook_events_applied_total", "Webhook events processed by a job", ["outcome"])
+WEBHOOKS_FAILED = Counter("payflow_webhook_events_failed_total", "Failed attempts to apply a webhook event", ["final"])
+WEBHOOK_LATENCY = Histogram(
+    "payflow_webhook_receipt_to_applied_seconds",
+    "Time from recording a webhook event to applying it",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)

@@ -184,3 +184,36 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     __table_args__ = (CheckConstraint("kind IN ('success', 'error', 'info')", name="kind"),)
+
+
+class WebhookEvent(db.Model):
+    """The durable inbox: every verified Stripe event, recorded before it is answered.
+
+    ``status``: ``received`` (recorded, a job is or will be queued), ``unqueued``
+    (Redis was down when it arrived), ``retrying`` (an attempt failed; the next is
+    due at ``next_attempt_at``), ``processed`` (applied), ``ignored`` (nothing to
+    apply: an unhandled type, or a fact already applied or overtaken), ``flagged``
+    (amount or currency differ from ours: for an operator), ``dead`` (retries
+    exhausted: for an operator to replay).
+    """
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), nullable=False)
+    account: Mapped[str | None] = mapped_column(String(255))
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    stripe_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_webhook_events_status_received_at", "status", "received_at"),
+        Index("ix_webhook_events_received_at", "received_at"),
+    )

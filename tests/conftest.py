@@ -17,6 +17,7 @@ from .services import LocalStripe, PostgresDatabase, RedisServer
 
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
+    "webhook_events",
     "notifications",
     "ledger_entries",
     "ledger_transactions",

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import PayflowError
 from ..extensions import jwt
+from ..webhooks import routes as webhook_routes
 from . import auth, ops, payments, wallet
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ HTTP_CODES = {
 
 
 def register(app: Flask) -> None:
-    for blueprint in (auth.bp, payments.bp, wallet.bp, ops.bp):
+    for blueprint in (webhook_routes.bp, auth.bp, payments.bp, wallet.bp, ops.bp):
         app.register_blueprint(blueprint)
 
     @app.errorhandler(PayflowError)

@@ -1,0 +1,1 @@
+"""Stripe webhooks: verify and record (``routes``), queue (``inbox``), apply (``handlers``)."""
