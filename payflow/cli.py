@@ -157,6 +157,7 @@ def simulate_event(event_type, payment_id, payout_id, amount, message, outcome, 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EVENT_TYPE") from exc
     body, headers = simulate.signed(event, secrets[0])
+    db.session.rollback()  # hold no transaction (nor SQLite's write lock) while the app handles the post
     url = url or f"http://127.0.0.1:{current_app.config['PORT']}/payments/webhook"
     response = requests.post(url, data=body, headers=headers, timeout=10)
     click.echo(f"{event['id']} {event_type} -> {response.status_code} {response.text.strip()}")

