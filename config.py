@@ -81,6 +81,7 @@ class Config:
         self.SSE_HEARTBEAT_SECONDS = _int(env, "SSE_HEARTBEAT_SECONDS", 15)
         self.STREAM_TOKEN_TTL_SECONDS = _int(env, "STREAM_TOKEN_TTL_SECONDS", 60)
         self.STREAM_HISTORY_SIZE = _int(env, "STREAM_HISTORY_SIZE", 1000)
+        self.STREAM_HISTORY_SECONDS = _int(env, "STREAM_HISTORY_SECONDS", 86400)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_REQUEST_BYTES", 1024 * 1024)
         self.PORT = _int(env, "PORT", 5000)
 

@@ -10,4 +10,25 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 timeout = 30
 keepalive = 5
-accesslog = "-"
+accesslog = os.environ.get("ACCESS_LOG", "-") or None
+# Several payflow processes may share a machine (and a home directory); the
+# management socket is not used and would be contended.
+control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """End open event streams as soon as this worker is told to stop (deploy, restart).
+
+    Browsers then reconnect, with Last-Event-ID, to a process that is staying; the
+    worker does not sit out its graceful timeout holding streams open.
+    """
+    import gevent
+
+    def watch():
+        while worker.alive:
+            gevent.sleep(0.25)
+        from payflow.stream.broker import shutdown_all
+
+        shutdown_all()
+
+    gevent.spawn(watch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter("payflow_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 HTTP_LATENCY = Histogram(
@@ -43,3 +43,11 @@ WEBHOOK_LATENCY = Histogram(
     "Time from recording a webhook event to applying it",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+
+STREAMS_OPEN = Gauge("payflow_streams_open", "Event streams open in this process")
+STREAM_SUBSCRIPTIONS = Gauge("payflow_stream_subscriptions", "User channels this process is subscribed to")
+STREAM_EVENTS_PUBLISHED = Counter("payflow_stream_events_published_total", "Updates appended and published", ["event"])
+STREAM_EVENTS_DELIVERED = Counter("payflow_stream_events_delivered_total", "Live updates written to a stream")
+STREAM_EVENTS_REPLAYED = Counter("payflow_stream_events_replayed_total", "Updates replayed from history on resume")
+STREAM_RESYNCS = Counter("payflow_stream_resyncs_total", "Resumes whose last id was no longer in history")
+STREAM_CLIENTS_DROPPED = Counter("payflow_stream_clients_dropped_total", "Streams ended because the client was too slow")

@@ -1,29 +1,27 @@
-"""Hands committed updates to whoever streams them to browsers.
+"""Hands committed updates to the browsers of the people they concern.
 
-Publishing is best effort by design: the change is already committed and stored
-as a notification, and a browser that misses a live event refetches its state.
+Called after the database commit (``unit_of_work.on_commit``). Best effort by
+design: the change and its notification are already committed, and a browser
+that misses a live event gets it from history on reconnect or refetches on
+``resync``.
 """
 from __future__ import annotations
 
 import logging
 
+import redis
+
+from . import metrics
+from .stream import history
+
 log = logging.getLogger(__name__)
 
-_sinks = []
 
-
-def add_sink(sink) -> None:
-    """Register ``sink(user_id, event, data)``; the stream registers its broker here."""
-    if sink not in _sinks:
-        _sinks.append(sink)
-
-
-def remove_sink(sink) -> None:
-    if sink in _sinks:
-        _sinks.remove(sink)
-
-
-def publish(user_id: str, event: str, data: dict) -> None:
-    log.info("publish %s to %s", event, user_id)
-    for sink in list(_sinks):
-        sink(user_id, event, data)
+def publish(user_id: str, event: str, data: dict) -> str | None:
+    try:
+        entry_id = history.append(user_id, event, data)
+    except redis.RedisError as exc:
+        log.warning("could not publish %s to %s: %s", event, user_id, exc)
+        return None
+    metrics.STREAM_EVENTS_PUBLISHED.labels(event).inc()
+    return entry_id

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import HTTPException
 
-from ..errors import PayflowError
+from ..errors import InvalidRequest, PayflowError
 from ..extensions import jwt
+from ..stream import routes as stream_routes
 from ..webhooks import routes as webhook_routes
 from . import auth, ops, payments, wallet
 
@@ -49,8 +50,14 @@ HTTP_CODES = {
 
 
 def register(app: Flask) -> None:
-    for blueprint in (webhook_routes.bp, auth.bp, payments.bp, wallet.bp, ops.bp):
+    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, ops.bp):
         app.register_blueprint(blueprint)
+
+    @app.before_request
+    def _refuse_nul_characters():
+        # ids and filters from the URL reach PostgreSQL, which refuses text containing NUL
+        if "\x00" in request.path or any("\x00" in key + value for key, value in request.args.items(multi=True)):
+            raise InvalidRequest("the URL must not contain NUL characters")
 
     @app.errorhandler(PayflowError)
     def _domain_error(exc: PayflowError):

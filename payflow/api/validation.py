@@ -15,6 +15,14 @@ Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def no_nul_characters(cls, value):
+        # PostgreSQL cannot store or compare text containing NUL: refuse it here, not with a 500
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class CurrencyField(Body):
     currency: StrictStr

@@ -33,10 +33,10 @@ def _parse(payload: str) -> dict:
     event = json.loads(payload)
     if not isinstance(event, dict):
         raise ValueError("the body is not a JSON object")
-    if not isinstance(event.get("id"), str) or not event["id"]:
-        raise ValueError("the event has no id")
-    if not isinstance(event.get("type"), str) or not event["type"]:
-        raise ValueError("the event has no type")
+    if not isinstance(event.get("id"), str) or not 0 < len(event["id"]) <= 255:
+        raise ValueError("the event has no id (a string of at most 255 characters)")
+    if not isinstance(event.get("type"), str) or not 0 < len(event["type"]) <= 100:
+        raise ValueError("the event has no type (a string of at most 100 characters)")
     return event
 
 
@@ -64,7 +64,7 @@ def receive():
         created = inbox.record(event, payload)
     except SQLAlchemyError as exc:
         db.session.rollback()
-        log.error("webhook %s %s could not be recorded: %s", event["id"], event["type"], exc)
+        log.error("webhook %s %s could not be recorded: %s", event["id"], event["type"], type(exc).__name__)
         return _reject(503, "database_unavailable", "the event could not be recorded; retry later")
     if not created:
         metrics.WEBHOOKS_DUPLICATE.inc()

@@ -1,0 +1,141 @@
+"""``GET /payments/stream`` (Server-Sent Events) and ``POST /payments/stream/token``.
+
+A stream authenticates once, before any byte is sent: with the access token (a
+Bearer header or the login cookie) or with a short-lived stream token in
+``?token=``. It then lives until the access token behind it expires. It starts
+with ``retry:`` and a comment (so proxies pass the headers on at once), replays
+what the user missed after ``Last-Event-ID`` (or ``?lastEventId=``), and goes on
+with live events and a heartbeat comment every ``SSE_HEARTBEAT_SECONDS``.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from datetime import datetime, timedelta, timezone
+
+import jwt as pyjwt
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
+
+from .. import metrics
+from ..errors import Unauthorized
+from ..extensions import db, redis_client
+from ..models import User
+from . import history, sse
+from .broker import CLOSE, broker_for
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("stream", __name__, url_prefix="/payments")
+
+STREAM_AUDIENCE = "payflow:stream"
+RECONNECT_MILLISECONDS = 2000
+
+
+def _mint_stream_token(user: User, access_expires_at: int) -> tuple[str, int]:
+    ttl = current_app.config["STREAM_TOKEN_TTL_SECONDS"]
+    expires_at = min(int(time.time()) + ttl, access_expires_at)
+    claims = {"sub": user.id, "aud": STREAM_AUDIENCE, "exp": expires_at, "iat": int(time.time()),
+              "access_exp": access_expires_at}
+    return pyjwt.encode(claims, current_app.config["JWT_SECRET_KEY"], algorithm="HS256"), expires_at
+
+
+def _read_stream_token(token: str) -> tuple[User, int]:
+    """(user, when the stream must end); the token is accepted only by this endpoint."""
+    try:
+        claims = pyjwt.decode(token, current_app.config["JWT_SECRET_KEY"], algorithms=["HS256"],
+                              audience=STREAM_AUDIENCE, options={"require": ["exp", "sub", "aud", "access_exp"]})
+    except pyjwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the stream token has expired; ask for a new one", code="token_expired") from exc
+    except pyjwt.PyJWTError as exc:
+        raise Unauthorized("invalid stream token", code="invalid_token") from exc
+    user = db.session.get(User, claims["sub"])
+    if user is None:
+        raise Unauthorized("the account no longer exists", code="invalid_token")
+    return user, int(claims["access_exp"])
+
+
+def _authenticate() -> tuple[User, int]:
+    token = request.args.get("token")
+    if token:
+        return _read_stream_token(token)
+    verify_jwt_in_request(locations=["headers", "cookies"])
+    return current_user, int(get_jwt()["exp"])
+
+
+@bp.post("/stream/token")
+def stream_token():
+    verify_jwt_in_request(locations=["headers", "cookies"])
+    token, expires_at = _mint_stream_token(current_user, int(get_jwt()["exp"]))
+    return jsonify({
+        "token": token,
+        "expiresAt": datetime.fromtimestamp(expires_at, timezone.utc).isoformat().replace("+00:00", "Z"),
+        "expiresIn": max(0, expires_at - int(time.time())),
+    })
+
+
+@bp.get("/stream")
+def stream():
+    user, ends_at = _authenticate()
+    user_id = user.id
+    last_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId") or None
+    config = current_app.config
+    heartbeat = max(1, config["SSE_HEARTBEAT_SECONDS"])
+    broker = broker_for(config["REDIS_URL"])
+    client = redis_client.client
+    db.session.remove()  # a stream may stay open for hours; it must not hold a database connection
+
+    def generate():
+        yield sse.retry(RECONNECT_MILLISECONDS) + sse.comment("payflow stream open")
+        try:
+            subscription = broker.connect(user_id)
+        except redis.RedisError:
+            # Never a 503 (a browser would give up): end the stream and let it reconnect.
+            yield sse.comment("live updates unavailable; reconnecting")
+            return
+        try:
+            delivered = history.parse_id(last_id) if last_id else None
+            if last_id:
+                try:
+                    missed = history.since(client, user_id, last_id) if delivered else None
+                except redis.RedisError:
+                    return
+                if missed is None:
+                    metrics.STREAM_RESYNCS.inc()
+                    yield sse.event("resync", '{"reason": "the last event id is no longer in the history"}')
+                    delivered = None
+                else:
+                    for entry_id, name, data in missed:
+                        metrics.STREAM_EVENTS_REPLAYED.inc()
+                        yield sse.event(name, data, entry_id)
+                        delivered = history.parse_id(entry_id)
+            while True:
+                remaining = ends_at - time.time()
+                if remaining <= 0:
+                    yield sse.comment("access token expired; reconnect with fresh credentials")
+                    return
+                try:
+                    message = subscription.queue.get(timeout=min(heartbeat, remaining))
+                except queue.Empty:
+                    yield sse.comment("heartbeat")
+                    continue
+                if message is CLOSE or subscription.closed_reason:
+                    yield sse.comment(f"closing: {subscription.closed_reason}")
+                    return
+                entry_id, name, data = message
+                position = history.parse_id(entry_id)
+                if delivered is not None and position is not None and position <= delivered:
+                    continue  # already sent by the replay
+                delivered = position
+                metrics.STREAM_EVENTS_DELIVERED.inc()
+                yield sse.event(name, data, entry_id)
+        finally:
+            broker.disconnect(subscription)
+
+    response = Response(stream_with_context(generate()), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache, no-transform"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.headers["Connection"] = "keep-alive"
+    return response
