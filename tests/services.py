@@ -44,6 +44,7 @@ class RedisServer:
     def __init__(self):
         self.process = None
         self.workdir = None
+        self.lease = None
         url = os.environ.get("PAYFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
         if self._answers(url):
             self.url = f"{url.rstrip('/')}/{self._database_number(url)}"
@@ -60,11 +61,17 @@ class RedisServer:
         wait_for_port(port, process=self.process)
         self.url = f"redis://127.0.0.1:{port}/0"
 
-    @staticmethod
-    def _database_number(url: str) -> int:
-        """A database of its own (1-15) per test session, so that test runs side by side
-        do not flush each other's queues; database 0 is left to the application."""
-        return 1 + redis.Redis.from_url(url).incr("payflow:test-session-counter") % 15
+    def _database_number(self, url: str) -> int:
+        """A database of its own (1-15) per test session, leased in database 0, so that test
+        runs side by side never flush each other's queues."""
+        client = redis.Redis.from_url(url)
+        for _ in range(600):
+            for number in range(1, 16):
+                if client.set(f"payflow:test-db-lease:{number}", os.getpid(), nx=True, ex=3600):
+                    self.lease = (client, f"payflow:test-db-lease:{number}")
+                    return number
+            time.sleep(1)
+        raise RuntimeError("all 15 Redis test databases are leased by other test runs")
 
     @staticmethod
     def _answers(url: str) -> bool:
@@ -74,6 +81,9 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
+        if self.lease is not None:
+            client, key = self.lease
+            client.delete(key)
         if self.process is not None:
             self.process.terminate()
             self.process.wait(10)

@@ -50,7 +50,8 @@ def _payout_for(obj: dict) -> Payout:
         payout_id = db.session.scalar(select(Payout.id).where(Payout.stripe_payout_id == obj["id"]))
     payout = payouts.lock_payout(payout_id) if payout_id else None
     if payout is None:
-        raise ObjectNotFound(f"no payout for Stripe payout {obj.get('id')}")
+        hinted = f" (metadata names {payout_id})" if payout_id else ""
+        raise ObjectNotFound(f"no payout for Stripe payout {obj.get('id')}{hinted}")
     if payout.stripe_payout_id is None and obj.get("id"):
         payout.stripe_payout_id = obj["id"]  # the webhook beat the API's own update
     return payout
