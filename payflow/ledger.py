@@ -32,8 +32,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .errors import UnbalancedTransaction
 from .extensions import db
@@ -60,6 +61,15 @@ NORMAL_SIDE = {
 USER_PURPOSES = {ESCROW, WALLET, RECEIVABLE, PAYOUTS_IN_TRANSIT}
 # The accounts an influencer's wallet view is made of.
 WALLET_PURPOSES = (WALLET, ESCROW, RECEIVABLE)
+
+
+_KNOWN_ACCOUNTS = "payflow_ledger_accounts"
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_known_accounts(session) -> None:
+    # An account created in a transaction that rolled back does not exist.
+    session.info.pop(_KNOWN_ACCOUNTS, None)
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,17 @@ def account(purpose: str, currency: str, user_id: str | None = None, *, for_upda
     if (purpose in USER_PURPOSES) != (user_id is not None):
         raise ValueError(f"{purpose} accounts {'need' if purpose in USER_PURPOSES else 'take no'} user")
     code = account_code(purpose, currency, user_id)
+    # Accounts are never deleted or renamed, so one lookup per transaction is enough
+    # (a money move touches the same few accounts several times).
+    known = db.session.info.setdefault(_KNOWN_ACCOUNTS, {})
+    if not for_update and code in known:
+        return known[code]
     query = select(LedgerAccount).where(LedgerAccount.code == code)
     if for_update:
         query = query.with_for_update()
     found = db.session.scalars(query).first()
     if found is not None:
+        known[code] = found
         return found
     try:
         with db.session.begin_nested():
@@ -102,7 +118,8 @@ def account(purpose: str, currency: str, user_id: str | None = None, *, for_upda
             )
     except IntegrityError:
         pass  # created by a concurrent transaction; read theirs below
-    return db.session.scalars(query).one()
+    known[code] = db.session.scalars(query).one()
+    return known[code]
 
 
 def post(
@@ -158,10 +175,22 @@ def balance(acct: LedgerAccount) -> int:
 
 def balance_of(purpose: str, currency: str, user_id: str | None = None) -> int:
     """Like ``balance`` but for reading: an account never used has 0 and is not created."""
-    found = db.session.scalars(
-        select(LedgerAccount).where(LedgerAccount.code == account_code(purpose, currency, user_id))
-    ).first()
-    return balance(found) if found is not None else 0
+    return balances_of(user_id, currency, (purpose,))[purpose]
+
+
+def balances_of(user_id: str | None, currency: str, purposes) -> dict[str, int]:
+    """Balances of several of one owner's accounts in one query (0 for accounts never used)."""
+    codes = {account_code(purpose, currency, user_id): purpose for purpose in purposes}
+    rows = db.session.execute(
+        select(LedgerAccount.code, LedgerAccount.normal, func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code.in_(codes))
+        .group_by(LedgerAccount.code, LedgerAccount.normal)
+    ).all()
+    result = dict.fromkeys(purposes, 0)
+    for code, normal, total in rows:
+        result[codes[code]] = int(total) if normal == "debit" else -int(total)
+    return result
 
 
 # --- money moves -----------------------------------------------------------------

@@ -116,6 +116,16 @@ def lock_payment(payment_id: str) -> Payment | None:
     return db.session.scalars(select(Payment).where(Payment.id == payment_id).with_for_update()).first()
 
 
+def lock_payment_for_intent(intent_id: str) -> Payment | None:
+    """Lock the payment an intent belongs to (whichever attempt it was), in one query."""
+    return db.session.scalars(
+        select(Payment)
+        .join(PaymentAttempt, PaymentAttempt.payment_id == Payment.id)
+        .where(PaymentAttempt.stripe_payment_intent_id == intent_id)
+        .with_for_update(of=Payment)
+    ).first()
+
+
 def payment_for_intent(intent_id: str) -> str | None:
     """The payment an intent belongs to, whichever attempt it was."""
     return db.session.scalar(

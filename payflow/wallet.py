@@ -45,7 +45,7 @@ def last_line(user_id: str, currency: str) -> dict | None:
 
 
 def wallet_view(user_id: str, currency: str) -> dict:
-    balances = {purpose: ledger.balance_of(purpose, currency, user_id) for purpose in ledger.WALLET_PURPOSES}
+    balances = ledger.balances_of(user_id, currency, ledger.WALLET_PURPOSES)
     return {
         "currency": currency,
         "availableBalance": balances[ledger.WALLET],

@@ -35,13 +35,13 @@ class ObjectNotFound(NotReady):
 
 def _payment_for(intent_id: str | None, metadata: dict | None):
     """Lock the payment an intent belongs to; the intent must be a recorded attempt of it."""
-    payment_id = payments.payment_for_intent(intent_id) if intent_id else None
-    if payment_id is None:
+    payment = payments.lock_payment_for_intent(intent_id) if intent_id else None
+    if payment is None:
         hinted = (metadata or {}).get("payment_id")
         raise ObjectNotFound(
             f"no payment has intent {intent_id}" + (f" (metadata names {hinted}; not committed yet?)" if hinted else "")
         )
-    return payments.lock_payment(payment_id)
+    return payment
 
 
 def _payout_for(obj: dict) -> Payout:
