@@ -148,7 +148,7 @@ def apply_event(event_id: str) -> str:
         with atomic():
             event = db.session.get(WebhookEvent, event_id, with_for_update=True)
             if event is None:
-                log.warning("webhook %s: not in the inbox (pruned?)", event_id)
+                log.warning("webhook.missing event_id=%s reason=not-in-inbox", event_id)
                 return "missing"
             if event.status in inbox.FINAL:
                 return event.status
@@ -160,14 +160,14 @@ def apply_event(event_id: str) -> str:
             changed = handler(obj)
             status = inbox.PROCESSED if changed else inbox.IGNORED
             _finish(event, status, "applied" if changed else "already applied or overtaken by a later event")
-            log.info("webhook %s %s: %s", event.id, event.type, status)
+            log.info("webhook.applied event_id=%s type=%s status=%s", event.id, event.type, status)
             return status
     except AmountMismatch as exc:
         with atomic():
             event = db.session.get(WebhookEvent, event_id, with_for_update=True)
             _finish(event, inbox.FLAGGED, exc.message)
             event.last_error = exc.message
-        log.error("webhook %s flagged for an operator: %s", event_id, exc.message)
+        log.error("webhook.flagged event_id=%s error=%r", event_id, exc.message)
         return inbox.FLAGGED
 
 
@@ -188,5 +188,5 @@ def record_failure(event_id: str, error: BaseException, *, retry_in: float | Non
         else:
             event.status = inbox.RETRYING
             event.next_attempt_at = utcnow() + timedelta(seconds=retry_in)
-    log.log(logging.ERROR if final else logging.WARNING, "webhook %s attempt failed%s: %s",
-            event_id, " for the last time (dead letter)" if final else f", retry in {retry_in}s", message)
+    log.log(logging.ERROR if final else logging.WARNING, "webhook.failed event_id=%s final=%s retry_in=%s error=%r",
+            event_id, "yes" if final else "no", retry_in, message)

@@ -127,7 +127,7 @@ def enqueue_or_mark(event_id: str) -> bool:
         enqueue(event_id)
         return True
     except Exception as exc:  # Redis down, or anything else: the event is safe in the database
-        log.warning("webhook %s recorded but not queued (Redis: %s); the sweep will queue it", event_id, exc)
+        log.warning("webhook.unqueued event_id=%s error=%r (the sweep will queue it)", event_id, str(exc))
         with atomic():
             db.session.execute(
                 update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED).values(status=UNQUEUED)
@@ -171,7 +171,7 @@ def sweep(limit: int = 500) -> int:
             .values(status=RECEIVED, received_at=now, next_attempt_at=None),
             execution_options={"synchronize_session": False},
         )
-    log.info("sweep queued %d overdue webhook events", len(event_ids))
+    log.info("webhook.sweep queued=%d", len(event_ids))
     return len(event_ids)
 
 
@@ -185,7 +185,7 @@ def prune(retention_days: int | None = None) -> int:
                 WebhookEvent.received_at < cutoff, WebhookEvent.status.in_((PROCESSED, IGNORED))
             )
         )
-    log.info("pruned %d webhook events older than %d days", result.rowcount, days)
+    log.info("webhook.prune deleted=%d retention_days=%d", result.rowcount, days)
     return result.rowcount
 
 

@@ -25,7 +25,7 @@ bp = Blueprint("webhooks", __name__)
 
 def _reject(status: int, reason: str, message: str):
     metrics.WEBHOOKS_REJECTED.labels(reason).inc()
-    log.warning("webhook rejected (%s): %s", reason, message)
+    log.warning("webhook.rejected reason=%s detail=%r", reason, message)
     return jsonify({"error": {"code": reason, "message": message}}), status
 
 
@@ -64,14 +64,14 @@ def receive():
         created = inbox.record(event, payload)
     except SQLAlchemyError as exc:
         db.session.rollback()
-        log.error("webhook %s %s could not be recorded: %s", event["id"], event["type"], type(exc).__name__)
+        log.error("webhook.unrecorded event_id=%s type=%s error=%s", event["id"], event["type"], type(exc).__name__)
         return _reject(503, "database_unavailable", "the event could not be recorded; retry later")
     if not created:
         metrics.WEBHOOKS_DUPLICATE.inc()
-        log.info("webhook %s %s: duplicate delivery", event["id"], event["type"])
+        log.info("webhook.duplicate event_id=%s type=%s", event["id"], event["type"])
         return jsonify({"received": True, "eventType": event["type"], "duplicate": True})
     metrics.WEBHOOKS_RECEIVED.labels(event["type"]).inc()
-    log.info("webhook %s %s recorded", event["id"], event["type"])
+    log.info("webhook.received event_id=%s type=%s", event["id"], event["type"])
     inbox.enqueue_or_mark(event["id"])
     return jsonify({"received": True, "eventType": event["type"]})
 
