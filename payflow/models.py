@@ -203,6 +203,9 @@ class WebhookEvent(db.Model):
     type: Mapped[str] = mapped_column(String(100), nullable=False)
     account: Mapped[str | None] = mapped_column(String(255))
     object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The PaymentIntent or payout the event is about (a charge's or dispute's intent), so that
+    # events waiting for another one about the same thing can be woken when it is applied.
+    related_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     outcome: Mapped[str | None] = mapped_column(Text)

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from payflow import payments, payouts
 from payflow.extensions import db
-from payflow.models import Notification, Payment, Payout
+from payflow.models import Notification, Payment, Payout, WebhookEvent
+from payflow.unit_of_work import atomic
 from payflow.wallet import wallet_view
 from payflow.webhooks import simulate
 
@@ -259,3 +260,15 @@ def test_events_for_an_unknown_payment_are_retried_not_dropped(app, client, fact
     row = event_row(event["id"])
     assert row.attempts == 1 and row.next_attempt_at is not None and "pi_not_ours" in row.last_error
     assert _payment(payment.id).status == "PENDING"
+
+
+def test_a_dead_lettered_dispute_end_is_woken_when_the_dispute_it_waited_for_arrives(app, client, factory):
+    payment = _held(app, client, factory)
+    closed = simulate.event_for("charge.dispute.closed", payment=payment, outcome="won")
+    deliver(client, closed)
+    run_jobs(app)
+    with atomic():
+        db.session.get(WebhookEvent, closed["id"]).status = "dead"  # its retries ran out
+    _apply(app, client, simulate.event_for("charge.dispute.created", payment=payment))
+    assert event_row(closed["id"]).status == "processed"
+    assert _payment(payment.id).status == "HELD"

@@ -161,7 +161,10 @@ def apply_event(event_id: str) -> str:
             status = inbox.PROCESSED if changed else inbox.IGNORED
             _finish(event, status, "applied" if changed else "already applied or overtaken by a later event")
             log.info("webhook.applied event_id=%s type=%s status=%s", event.id, event.type, status)
-            return status
+            related = event.related_id
+        if changed:
+            inbox.wake_waiting(related, event_id)
+        return status
     except AmountMismatch as exc:
         with atomic():
             event = db.session.get(WebhookEvent, event_id, with_for_update=True)

@@ -70,12 +70,15 @@ def _insert():
 def record(event: dict, payload: str) -> bool:
     """Store a verified event; False when its id is already recorded (a redelivery)."""
     obj = (event.get("data") or {}).get("object") or {}
+    if not isinstance(obj, dict):
+        obj = {}
     created = event.get("created")
     values = {
         "id": event["id"],
         "type": event["type"],
         "account": event.get("account") if isinstance(event.get("account"), str) else None,
-        "object_id": obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None,
+        "object_id": _text(obj.get("id")),
+        "related_id": related_id(event["type"], obj),
         "payload": payload,
         "status": RECEIVED,
         "attempts": 0,
@@ -89,6 +92,45 @@ def record(event: dict, payload: str) -> bool:
             return connection.execute(statement).first() is not None
     with atomic():
         return db.session.execute(statement).first() is not None
+
+
+def _text(value) -> str | None:
+    return value[:255] if isinstance(value, str) else None
+
+
+def related_id(event_type: str, obj: dict) -> str | None:
+    """The PaymentIntent or payout an event is about, whatever object it carries."""
+    if event_type.startswith("payout."):
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        return _text(metadata.get("payout_id")) or _text(obj.get("id"))
+    if event_type.startswith("payment_intent."):
+        return _text(obj.get("id"))
+    return _text(obj.get("payment_intent"))
+
+
+def wake_waiting(related: str | None, applied_event_id: str) -> int:
+    """Queue at once the events about ``related`` that were waiting for this one (a refund
+    before its payment's success, a dispute's end before its start), even dead-lettered ones:
+    what they waited for has now happened."""
+    if not related:
+        return 0
+    with atomic():
+        waiting = db.session.scalars(
+            select(WebhookEvent.id).where(
+                WebhookEvent.related_id == related,
+                WebhookEvent.id != applied_event_id,
+                WebhookEvent.status.in_((RETRYING, DEAD)),
+            )
+        ).all()
+        if waiting:
+            db.session.execute(
+                update(WebhookEvent).where(WebhookEvent.id.in_(waiting))
+                .values(status=RECEIVED, attempts=0, next_attempt_at=None, received_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+    for event_id in waiting:
+        enqueue_or_mark(event_id)
+    return len(waiting)
 
 
 def queue(connection=None) -> Queue:
