@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from flask import Flask, current_app
@@ -64,15 +65,35 @@ def start_housekeeping(app: Flask, stop: threading.Event) -> threading.Thread:
     return thread
 
 
+def wait_for_redis(connection, *, max_delay: float = 5.0) -> None:
+    delay = 0.2
+    while True:
+        try:
+            connection.ping()
+            return
+        except redis.RedisError:
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
 def run_worker(*, burst: bool = False) -> None:
+    """Work until told to stop. RQ's worker gives up when Redis goes away (a restart, a
+    failover); this process does not: it waits for Redis and starts a fresh worker, and the
+    inbox sweep queues again whatever the restart lost."""
     app = current_app._get_current_object()
     connection = redis_client.client
     queues = [Queue(name, connection=connection) for name in QUEUES]
-    worker = PayflowWorker(queues, connection=connection, app=app)
     stop = threading.Event()
     if not burst:
         start_housekeeping(app, stop)
     try:
-        worker.work(with_scheduler=True, burst=burst)
+        while True:
+            wait_for_redis(connection)
+            worker = PayflowWorker(queues, connection=connection, app=app)
+            try:
+                worker.work(with_scheduler=True, burst=burst)
+                return  # a warm shutdown, or a burst that is done
+            except redis.ConnectionError as exc:
+                log.warning("worker.redis_lost error=%r (waiting for Redis, then starting again)", str(exc))
     finally:
         stop.set()
