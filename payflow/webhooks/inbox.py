@@ -62,6 +62,14 @@ def _autocommit_engine():
     return engine
 
 
+_RECORD_SQL = (
+    "INSERT INTO webhook_events (id, type, account, object_id, related_id, payload, status, attempts, "
+    "stripe_created_at, received_at) VALUES (%(id)s, %(type)s, %(account)s, %(object_id)s, %(related_id)s, "
+    "%(payload)s, %(status)s, %(attempts)s, %(stripe_created_at)s, %(received_at)s) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
 def _insert():
     dialect = db.engine.dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WebhookEvent)
@@ -85,11 +93,12 @@ def record(event: dict, payload: str) -> bool:
         "stripe_created_at": datetime.fromtimestamp(created, timezone.utc) if isinstance(created, int) else None,
         "received_at": utcnow(),
     }
-    statement = _insert().values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(WebhookEvent.id)
     engine = _autocommit_engine()
     if engine is not None:
         with engine.connect() as connection:
-            return connection.execute(statement).first() is not None
+            # Plain SQL, prepared by the driver after a few uses: no statement to build per delivery.
+            return connection.exec_driver_sql(_RECORD_SQL, values).first() is not None
+    statement = _insert().values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(WebhookEvent.id)
     with atomic():
         return db.session.execute(statement).first() is not None
 
