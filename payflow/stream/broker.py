@@ -33,6 +33,8 @@ class Stream:
         self.closed_reason: str | None = None
 
     def offer(self, message) -> None:
+        if self.closed_reason is not None:
+            return  # already ended: nothing more for it (and it is counted as dropped once)
         try:
             self.queue.put_nowait(message)
         except queue.Full:
@@ -64,9 +66,15 @@ class Broker:
 
     def connect(self, user_id: str, timeout: float = 5.0) -> Stream:
         """Register a stream; returns once its user's channel is live in Redis."""
-        self._ensure_listener()
         stream = Stream(user_id, self.queue_size)
         name = history.channel(user_id)
+        with self.lock:
+            if self.stopping:
+                # A reconnect that reached this process on its way out (gunicorn still accepts for
+                # a moment after SIGTERM): end it at once, so the browser goes elsewhere.
+                stream.close("server shutting down")
+                return stream
+        self._ensure_listener()
         with self.lock:
             first = user_id not in self.streams
             self.streams.setdefault(user_id, set()).add(stream)
@@ -96,7 +104,8 @@ class Broker:
 
     def shutdown(self) -> None:
         """End every stream (deploy or restart): browsers reconnect to another process."""
-        self.stopping = True
+        with self.lock:
+            self.stopping = True
         self._close_all("server shutting down")
 
     # --- the listener ----------------------------------------------------------------
@@ -194,19 +203,27 @@ class Broker:
 
 _brokers: dict[str, Broker] = {}
 _brokers_lock = threading.Lock()
+_shutting_down = False
 
 
 def broker_for(redis_url: str) -> Broker:
-    """The process's broker for this Redis (one per process, whatever the number of apps)."""
+    """The process's broker for this Redis (one per process, whatever the number of apps).
+
+    Once the process is shutting down, every broker (even one first asked for now) is a
+    stopping one, which ends the streams that still arrive instead of holding them open.
+    """
     with _brokers_lock:
         broker = _brokers.get(redis_url)
-        if broker is None or broker.stopping:
+        if broker is None:
             broker = _brokers[redis_url] = Broker(redis_url)
+            broker.stopping = _shutting_down
         return broker
 
 
 def shutdown_all() -> None:
+    global _shutting_down
     with _brokers_lock:
+        _shutting_down = True
         brokers = list(_brokers.values())
     for broker in brokers:
         broker.shutdown()

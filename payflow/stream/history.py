@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import redis
 from flask import current_app
 
 from ..extensions import redis_client
@@ -67,19 +68,26 @@ def parse_message(payload: bytes | str) -> tuple[str, str, str]:
 def parse_id(entry_id: str) -> tuple[int, int] | None:
     """A stream id as a comparable pair, or None if it is not one."""
     millis, _, sequence = (entry_id or "").partition("-")
-    if not millis.isdigit() or not sequence.isdigit() or len(entry_id) > 41:
+    # ASCII digits only: str.isdigit() also accepts "１" or "²", which Redis refuses.
+    if not (millis.isascii() and millis.isdigit() and sequence.isascii() and sequence.isdigit()) or len(entry_id) > 41:
         return None
-    return int(millis), int(sequence)
+    millis_value, sequence_value = int(millis), int(sequence)
+    if max(millis_value, sequence_value) >= 2**64:  # beyond what a Redis stream id can hold
+        return None
+    return millis_value, sequence_value
 
 
 def since(client, user_id: str, last_id: str) -> list[tuple[str, str, str]] | None:
     """Every event after ``last_id`` still in history, oldest first; None if ``last_id`` is not
     in the history any more (trimmed, expired, lost with Redis, or never issued): resync."""
     key = stream_key(user_id)
-    with client.pipeline(transaction=True) as pipe:
-        pipe.xrange(key, min=last_id, max=last_id, count=1)
-        pipe.xrange(key, min=f"({last_id}", max="+")
-        found, entries = pipe.execute()
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.xrange(key, min=last_id, max=last_id, count=1)
+            pipe.xrange(key, min=f"({last_id}", max="+")
+            found, entries = pipe.execute()
+    except redis.ResponseError:  # Redis refuses the id itself (e.g. the very last possible id)
+        return None
     if not found:
         return None
     return [(_text(entry_id), _text(fields[b"event"]), _text(fields[b"data"])) for entry_id, fields in entries]

@@ -9,6 +9,8 @@ with live events and a heartbeat comment every ``SSE_HEARTBEAT_SECONDS``.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import queue
 import time
@@ -34,18 +36,28 @@ STREAM_AUDIENCE = "payflow:stream"
 RECONNECT_MILLISECONDS = 2000
 
 
+def _stream_token_key() -> str:
+    """Stream tokens are signed with a key of their own, derived from ``JWT_SECRET_KEY``.
+
+    flask-jwt-extended does not check ``aud`` unless told to, so a stream token signed
+    with the access-token key would pass as an access token everywhere; with its own key
+    it is refused there (as an access token is refused here)."""
+    secret = current_app.config["JWT_SECRET_KEY"].encode()
+    return hmac.new(secret, b"payflow stream token", hashlib.sha256).hexdigest()
+
+
 def _mint_stream_token(user: User, access_expires_at: int) -> tuple[str, int]:
     ttl = current_app.config["STREAM_TOKEN_TTL_SECONDS"]
     expires_at = min(int(time.time()) + ttl, access_expires_at)
     claims = {"sub": user.id, "aud": STREAM_AUDIENCE, "exp": expires_at, "iat": int(time.time()),
               "access_exp": access_expires_at}
-    return pyjwt.encode(claims, current_app.config["JWT_SECRET_KEY"], algorithm="HS256"), expires_at
+    return pyjwt.encode(claims, _stream_token_key(), algorithm="HS256"), expires_at
 
 
 def _read_stream_token(token: str) -> tuple[User, int]:
     """(user, when the stream must end); the token is accepted only by this endpoint."""
     try:
-        claims = pyjwt.decode(token, current_app.config["JWT_SECRET_KEY"], algorithms=["HS256"],
+        claims = pyjwt.decode(token, _stream_token_key(), algorithms=["HS256"],
                               audience=STREAM_AUDIENCE, options={"require": ["exp", "sub", "aud", "access_exp"]})
     except pyjwt.ExpiredSignatureError as exc:
         raise Unauthorized("the stream token has expired; ask for a new one", code="token_expired") from exc
