@@ -723,8 +723,8 @@ def test_a_client_too_slow_to_read_is_dropped_without_holding_up_another_stream(
 
     slow.start_reading()
     slow.wait_ended(timeout=20)
-    assert slow.status == 200 and slow.ended_cleanly
-    assert any("too slow" in text for text, _ in slow.comments)
+    # The server hangs up on it (a writer blocked on a full socket would never see a polite end).
+    assert slow.status == 200
     assert 0 < len(slow.events) < sent
     assert numbers(slow) == list(range(len(slow.events)))  # what it got, it got in order
     resumed = streams(a, headers={**factory.headers(slow_user), "Last-Event-ID": slow.last_event_id})
@@ -732,9 +732,6 @@ def test_a_client_too_slow_to_read_is_dropped_without_holding_up_another_stream(
     assert numbers(resumed) == list(range(len(slow.events), sent))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a dropped stream's greenlet stays blocked writing to the socket the client does not read: "
-    "the server never closes the connection, so the stream stays open and subscribed until the client reads"))
 def test_a_dropped_slow_client_stops_counting_as_an_open_stream_even_if_it_never_reads_again(
     app, web, factory, streams
 ):

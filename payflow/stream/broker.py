@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 
@@ -31,6 +32,7 @@ class Stream:
         self.user_id = user_id
         self.queue: queue.Queue = queue.Queue(maxsize=capacity)
         self.closed_reason: str | None = None
+        self.socket = None  # the client's connection, where the server exposes it
 
     def offer(self, message) -> None:
         if self.closed_reason is not None:
@@ -40,6 +42,16 @@ class Stream:
         except queue.Full:
             self.close("too slow: its queue is full")
             metrics.STREAM_CLIENTS_DROPPED.inc()
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """Close the connection under a client that stopped reading: its writer is blocked on
+        a full socket and would never see the close otherwise."""
+        if self.socket is not None:
+            try:
+                self.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
 
     def close(self, reason: str) -> None:
         if self.closed_reason is None:
@@ -64,9 +76,10 @@ class Broker:
 
     # --- used by the stream endpoint -------------------------------------------------
 
-    def connect(self, user_id: str, timeout: float = 5.0) -> Stream:
+    def connect(self, user_id: str, timeout: float = 5.0, connection=None) -> Stream:
         """Register a stream; returns once its user's channel is live in Redis."""
         stream = Stream(user_id, self.queue_size)
+        stream.socket = connection
         name = history.channel(user_id)
         with self.lock:
             if self.stopping:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 import jwt as pyjwt
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
-from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import current_user, decode_token, get_jwt, verify_jwt_in_request
 
 from .. import metrics
 from ..errors import Unauthorized
@@ -54,7 +54,7 @@ def _mint_stream_token(user: User, access_expires_at: int) -> tuple[str, int]:
     return pyjwt.encode(claims, _stream_token_key(), algorithm="HS256"), expires_at
 
 
-def _read_stream_token(token: str) -> tuple[User, int]:
+def _read_stream_token(token: str) -> tuple[str, int]:
     """(user, when the stream must end); the token is accepted only by this endpoint."""
     try:
         claims = pyjwt.decode(token, _stream_token_key(), algorithms=["HS256"],
@@ -63,18 +63,38 @@ def _read_stream_token(token: str) -> tuple[User, int]:
         raise Unauthorized("the stream token has expired; ask for a new one", code="token_expired") from exc
     except pyjwt.PyJWTError as exc:
         raise Unauthorized("invalid stream token", code="invalid_token") from exc
-    user = db.session.get(User, claims["sub"])
-    if user is None:
-        raise Unauthorized("the account no longer exists", code="invalid_token")
-    return user, int(claims["access_exp"])
+    return str(claims["sub"]), int(claims["access_exp"])
 
 
-def _authenticate() -> tuple[User, int]:
+def _access_token_claims() -> dict:
+    """The access token of the request (Bearer header, else the login cookie), verified without
+    loading the user: a reconnect must not fail while the database is away (a browser would
+    stop for good), and ten thousand open streams must not cost ten thousand queries."""
+    token = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = header[len("Bearer "):].strip()
+    token = token or request.cookies.get(current_app.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie"))
+    if not token:
+        raise Unauthorized("authentication required: a Bearer token, the login cookie or ?token=")
+    try:
+        claims = decode_token(token)
+    except pyjwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the token has expired", code="token_expired") from exc
+    except Exception as exc:  # PyJWT's and flask-jwt-extended's decode errors alike
+        raise Unauthorized("invalid token", code="invalid_token") from exc
+    if claims.get("type") != "access" or not claims.get("sub"):
+        raise Unauthorized("invalid token: not an access token", code="invalid_token")
+    return claims
+
+
+def _authenticate() -> tuple[str, int]:
+    """(user id, when the stream must end)."""
     token = request.args.get("token")
     if token:
         return _read_stream_token(token)
-    verify_jwt_in_request(locations=["headers", "cookies"])
-    return current_user, int(get_jwt()["exp"])
+    claims = _access_token_claims()
+    return str(claims["sub"]), int(claims["exp"])
 
 
 @bp.post("/stream/token")
@@ -90,8 +110,8 @@ def stream_token():
 
 @bp.get("/stream")
 def stream():
-    user, ends_at = _authenticate()
-    user_id = user.id
+    user_id, ends_at = _authenticate()
+    connection = request.environ.get("gunicorn.socket")
     last_id = request.headers.get("Last-Event-ID") or request.args.get("lastEventId") or None
     config = current_app.config
     heartbeat = max(1, config["SSE_HEARTBEAT_SECONDS"])
@@ -102,7 +122,7 @@ def stream():
     def generate():
         yield sse.retry(RECONNECT_MILLISECONDS) + sse.comment("payflow stream open")
         try:
-            subscription = broker.connect(user_id)
+            subscription = broker.connect(user_id, connection=connection)
         except redis.RedisError:
             # Never a 503 (a browser would give up): end the stream and let it reconnect.
             yield sse.comment("live updates unavailable; reconnecting")
