@@ -84,10 +84,10 @@ class SoakClient:
                 fields["data"].append(value)
             else:
                 fields[name] = value
+        if "id" in fields:  # as a browser does: a bare id sets the last event id too
+            self.last_id = fields["id"]
         if "event" not in fields:
             return
-        if "id" in fields:
-            self.last_id = fields["id"]
         if fields["event"] == "resync":
             self.resyncs.append(time.time())
             return

@@ -52,6 +52,9 @@ HTTP_CODES = {
 def register(app: Flask) -> None:
     for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, ops.bp):
         app.register_blueprint(blueprint)
+    from .. import web  # the dashboard at /; imported here as it builds on these modules
+
+    app.register_blueprint(web.bp)
 
     @app.before_request
     def _refuse_nul_characters():

@@ -1,15 +1,17 @@
 """Payments API: thin handlers over ``payflow.payments``."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_jwt_extended import current_user
 
 from .. import payments, serializers
-from ..errors import PaymentDeclined
+from ..errors import Forbidden, InvalidTransition, NotFound, PaymentDeclined
+from ..extensions import db
 from ..pagination import page
 from ..models import Payment
+from ..stripe_api import gateway
 from .auth import authenticated
-from .validation import ConfirmPaymentBody, CreatePaymentBody, EmptyBody, RefundBody, parse
+from .validation import ConfirmPaymentBody, CreatePaymentBody, EmptyBody, RawCardBody, RefundBody, parse
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -38,17 +40,50 @@ def get(payment_id):
     return jsonify(_payment_json(payments.get_payment(current_user, payment_id)))
 
 
-@bp.post("/<payment_id>/confirm")
-@authenticated("company")
-def confirm(payment_id):
-    body = parse(ConfirmPaymentBody)
+def accepts_test_cards(config) -> bool:
+    """Raw card numbers may be sent only to test-mode Stripe or a stand-in such as localstripe."""
+    key = config.get("STRIPE_SECRET_KEY") or ""
+    return key.startswith(("sk_test_", "rk_test_")) or bool(config.get("STRIPE_API_BASE"))
+
+
+def _confirm(payment_id: str, payment_method: str):
     try:
-        payment = payments.confirm_payment(current_user, payment_id, body.paymentMethod)
+        payment = payments.confirm_payment(current_user, payment_id, payment_method)
     except PaymentDeclined as exc:
         # The decline is recorded (FAILED, retry allowed); the client gets the payment with it.
         exc.details = {**exc.details, "payment": _payment_json(payments.get_payment(current_user, payment_id))}
         raise
     return jsonify(_payment_json(payment))
+
+
+@bp.post("/<payment_id>/confirm")
+@authenticated("company")
+def confirm(payment_id):
+    body = parse(ConfirmPaymentBody)
+    return _confirm(payment_id, body.paymentMethod)
+
+
+@bp.post("/<payment_id>/test-card")
+@authenticated("company")
+def test_card(payment_id):
+    """The dashboard's test-mode card form: a PaymentMethod from raw test numbers, then /confirm.
+
+    Absent (404) with a live Stripe key: a real card number must never reach this server."""
+    if not accepts_test_cards(current_app.config):
+        raise NotFound("test cards are accepted only when Stripe is in test mode")
+    body = parse(RawCardBody)
+    payment = payments.get_payment(current_user, payment_id)
+    if payment.company_id != current_user.id:
+        raise Forbidden("only the paying company can confirm this payment")
+    if payment.status not in (payments.PENDING, payments.FAILED):
+        raise InvalidTransition(f"payment {payment.id} is {payment.status}; only PENDING or FAILED can be paid")
+    db.session.rollback()  # hold no transaction (nor SQLite's write lock) across the call to Stripe
+    try:
+        method = gateway().create_test_payment_method(body.number, body.expMonth, body.expYear, body.cvc)
+    except PaymentDeclined as exc:
+        exc.details = {**exc.details, "payment": _payment_json(payments.get_payment(current_user, payment_id))}
+        raise
+    return _confirm(payment_id, method.id)
 
 
 @bp.post("/<payment_id>/retry")

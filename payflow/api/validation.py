@@ -58,6 +58,23 @@ class ConfirmPaymentBody(Body):
     paymentMethod: Annotated[StrictStr, Field(min_length=1, max_length=255)]
 
 
+class RawCardBody(Body):
+    """A test card typed into the dashboard's test-mode form (``POST /payments/{id}/test-card``)."""
+
+    number: Annotated[StrictStr, Field(min_length=12, max_length=23, pattern=r"^[0-9][0-9 -]*[0-9]$")]
+    expMonth: Annotated[StrictInt, Field(ge=1, le=12)]
+    expYear: Annotated[StrictInt, Field(ge=2000, le=2099)]
+    cvc: Annotated[StrictStr, Field(pattern=r"^[0-9]{3,4}$")]
+
+    @field_validator("number")
+    @classmethod
+    def digits_only(cls, value: str) -> str:
+        digits = value.replace(" ", "").replace("-", "")
+        if not 12 <= len(digits) <= 19:
+            raise ValueError("a card number has 12 to 19 digits")
+        return digits
+
+
 class RefundBody(Body):
     amount: Amount | None = None
 

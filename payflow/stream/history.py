@@ -77,6 +77,29 @@ def parse_id(entry_id: str) -> tuple[int, int] | None:
     return millis_value, sequence_value
 
 
+POSITION = "position"  # a marker entry: gives an empty history an id to resume from
+
+
+def position(client, user_id: str) -> str:
+    """The id of the newest entry in the user's history, for a stream that starts without one.
+
+    Sent as a bare ``id:`` line, it becomes the browser's Last-Event-ID without being an
+    event, so that a stream that has received nothing yet still resumes from here, and is
+    told to resync if Redis loses what was published meanwhile. An empty history gets a
+    marker entry, which is never sent as an event.
+    """
+    key = stream_key(user_id)
+    newest = client.xrevrange(key, count=1)
+    if newest:
+        return _text(newest[0][0])
+    config = current_app.config
+    with client.pipeline(transaction=True) as pipe:
+        pipe.xadd(key, {"event": POSITION, "data": "{}"}, maxlen=config["STREAM_HISTORY_SIZE"], approximate=True)
+        pipe.pexpire(key, config["STREAM_HISTORY_SECONDS"] * 1000)
+        entry_id, _ = pipe.execute()
+    return _text(entry_id)
+
+
 def since(client, user_id: str, last_id: str) -> list[tuple[str, str, str]] | None:
     """Every event after ``last_id`` still in history, oldest first; None if ``last_id`` is not
     in the history any more (trimmed, expired, lost with Redis, or never issued): resync."""
@@ -90,7 +113,8 @@ def since(client, user_id: str, last_id: str) -> list[tuple[str, str, str]] | No
         return None
     if not found:
         return None
-    return [(_text(entry_id), _text(fields[b"event"]), _text(fields[b"data"])) for entry_id, fields in entries]
+    return [(_text(entry_id), _text(fields[b"event"]), _text(fields[b"data"])) for entry_id, fields in entries
+            if fields[b"event"] != POSITION.encode()]
 
 
 def _text(value) -> str:

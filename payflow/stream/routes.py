@@ -129,20 +129,22 @@ def stream():
             return
         try:
             delivered = history.parse_id(last_id) if last_id else None
-            if last_id:
-                try:
-                    missed = history.since(client, user_id, last_id) if delivered else None
-                except redis.RedisError:
-                    return
+            try:
+                missed = history.since(client, user_id, last_id) if delivered else None
                 if missed is None:
-                    metrics.STREAM_RESYNCS.inc()
-                    yield sse.event("resync", '{"reason": "the last event id is no longer in the history"}')
-                    delivered = None
-                else:
-                    for entry_id, name, data in missed:
-                        metrics.STREAM_EVENTS_REPLAYED.inc()
-                        yield sse.event(name, data, entry_id)
-                        delivered = history.parse_id(entry_id)
+                    if last_id:
+                        metrics.STREAM_RESYNCS.inc()
+                        yield sse.event("resync", '{"reason": "the last event id is no longer in the history"}')
+                    start = history.position(client, user_id)
+                    yield sse.position(start)
+                    delivered = history.parse_id(start)
+                    missed = []
+            except redis.RedisError:
+                return
+            for entry_id, name, data in missed:
+                metrics.STREAM_EVENTS_REPLAYED.inc()
+                yield sse.event(name, data, entry_id)
+                delivered = history.parse_id(entry_id)
             while True:
                 remaining = ends_at - time.time()
                 if remaining <= 0:

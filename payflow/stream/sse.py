@@ -21,3 +21,8 @@ def comment(text: str) -> str:
 
 def retry(milliseconds: int) -> str:
     return f"retry: {milliseconds}\n"
+
+
+def position(event_id: str) -> str:
+    """A bare id: sets the browser's Last-Event-ID without dispatching an event."""
+    return f"id: {event_id}\n\n"

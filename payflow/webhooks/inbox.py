@@ -19,6 +19,7 @@ from flask import current_app
 from rq import Queue, Retry
 from sqlalchemy import and_, create_engine, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db, redis_client
 from ..models import WebhookEvent, utcnow
@@ -179,10 +180,14 @@ def enqueue_or_mark(event_id: str) -> bool:
         return True
     except Exception as exc:  # Redis down, or anything else: the event is safe in the database
         log.warning("webhook.unqueued event_id=%s error=%r (the sweep will queue it)", event_id, str(exc))
-        with atomic():
-            db.session.execute(
-                update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED).values(status=UNQUEUED)
-            )
+        try:
+            with atomic():
+                db.session.execute(
+                    update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED)
+                    .values(status=UNQUEUED)
+                )
+        except SQLAlchemyError as db_exc:  # the database went too: the sweep still finds it, after its grace
+            log.warning("webhook.unmarked event_id=%s error=%s", event_id, type(db_exc).__name__)
         return False
 
 
