@@ -25,6 +25,7 @@ def postgres_available():
         pytest.skip(f"PostgreSQL not reachable: {exc}")
 
 
+@pytest.mark.timeout(360)
 def test_the_short_soak_run_loses_doubles_and_unbalances_nothing(postgres_available):
     logs = tempfile.mkdtemp(prefix="payflow-soak-")
     result = subprocess.run(
