@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "payment-webhooks"
 JOB_FUNCTION = "jobs.webhooks.process_event"
+BATCH_JOB_FUNCTION = "jobs.webhooks.process_events"
 
 RECEIVED = "received"
 UNQUEUED = "unqueued"
@@ -173,21 +174,123 @@ def enqueue(event_id: str, *, pipeline=None) -> None:
     )
 
 
+def enqueue_batch(event_ids: list[str], *, pipeline=None) -> None:
+    """One job applying several events recorded together, each in its own transaction."""
+    queue().enqueue(
+        BATCH_JOB_FUNCTION,
+        list(event_ids),
+        result_ttl=300,
+        failure_ttl=7 * 86400,
+        job_timeout=current_app.config["WEBHOOK_JOB_TIMEOUT_SECONDS"] * max(1, len(event_ids)),
+        pipeline=pipeline,
+    )
+
+
+def enqueue_retry(event_id: str) -> None:
+    """After a first failed attempt in a batch: the event's own job, due after the first
+    interval, with the retries that are left."""
+    intervals = current_app.config["WEBHOOK_RETRY_INTERVALS"]
+    later = intervals[1:]
+    queue().enqueue_in(
+        timedelta(seconds=intervals[0]),
+        JOB_FUNCTION,
+        event_id,
+        job_id=job_id(event_id),
+        retry=Retry(max=len(later), interval=later) if later else None,
+        result_ttl=300,
+        failure_ttl=7 * 86400,
+        job_timeout=current_app.config["WEBHOOK_JOB_TIMEOUT_SECONDS"],
+    )
+
+
+def _mark_unqueued(event_ids: list[str], exc: Exception) -> None:
+    log.warning("webhook.unqueued event_ids=%s error=%r (the sweep will queue them)", ",".join(event_ids), str(exc))
+    try:
+        with atomic():
+            db.session.execute(
+                update(WebhookEvent).where(WebhookEvent.id.in_(event_ids), WebhookEvent.status == RECEIVED)
+                .values(status=UNQUEUED),
+                execution_options={"synchronize_session": False},
+            )
+    except SQLAlchemyError as db_exc:  # the database went too: the sweep still finds them, after its grace
+        log.warning("webhook.unmarked event_ids=%s error=%s", ",".join(event_ids), type(db_exc).__name__)
+
+
+class DeliveryBatcher:
+    """Under gevent (the web process), deliveries that arrive together share one RQ job.
+
+    RQ's cost per job (building, serialising and storing it) is most of what a delivery
+    costs once the event is recorded; paid once per batch, it no longer caps how many
+    deliveries a process answers. Each request still answers only once its event is queued.
+    """
+
+    MAX_BATCH = 100
+
+    def __init__(self, app):
+        self.app = app
+        self.pending: list = []
+        self.flush_scheduled = False
+
+    def submit(self, event_id: str) -> bool:
+        import gevent
+        from gevent.event import AsyncResult
+
+        result = AsyncResult()
+        self.pending.append((event_id, result))
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            gevent.spawn(self._flush)
+        return result.get()
+
+    def _flush(self) -> None:
+        import gevent
+
+        gevent.sleep(0)  # deliveries already past their insert join this batch
+        self.flush_scheduled = False
+        batch, self.pending = self.pending, []
+        with self.app.app_context():
+            for start in range(0, len(batch), self.MAX_BATCH):
+                part = batch[start:start + self.MAX_BATCH]
+                event_ids = [event_id for event_id, _ in part]
+                try:
+                    enqueue_batch(event_ids)
+                    queued = True
+                except Exception as exc:  # Redis down: the events are safe in the database
+                    _mark_unqueued(event_ids, exc)
+                    queued = False
+                for _, result in part:
+                    result.set(queued)
+
+
+def _batcher() -> DeliveryBatcher | None:
+    app = current_app._get_current_object()
+    batcher = app.extensions.get("payflow_delivery_batcher", False)
+    if batcher is False:
+        batcher = None
+        try:
+            from gevent import monkey
+
+            if monkey.is_module_patched("socket"):
+                batcher = DeliveryBatcher(app)
+        except ImportError:
+            pass
+        app.extensions["payflow_delivery_batcher"] = batcher
+    return batcher
+
+
+def queue_delivery(event_id: str) -> bool:
+    """Queue a just-recorded event: batched with its neighbours under gevent, alone otherwise."""
+    batcher = _batcher()
+    return batcher.submit(event_id) if batcher is not None else enqueue_or_mark(event_id)
+
+
 def enqueue_or_mark(event_id: str) -> bool:
     """Queue the event; if Redis is down, mark it so the sweep queues it once Redis is back."""
     try:
         enqueue(event_id)
         return True
     except Exception as exc:  # Redis down, or anything else: the event is safe in the database
-        log.warning("webhook.unqueued event_id=%s error=%r (the sweep will queue it)", event_id, str(exc))
-        try:
-            with atomic():
-                db.session.execute(
-                    update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED)
-                    .values(status=UNQUEUED)
-                )
-        except SQLAlchemyError as db_exc:  # the database went too: the sweep still finds it, after its grace
-            log.warning("webhook.unmarked event_id=%s error=%s", event_id, type(db_exc).__name__)
+        _mark_unqueued([event_id], exc)
         return False
 
 

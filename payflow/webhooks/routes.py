@@ -72,7 +72,7 @@ def receive():
         return jsonify({"received": True, "eventType": event["type"], "duplicate": True})
     metrics.WEBHOOKS_RECEIVED.labels(event["type"]).inc()
     log.info("webhook.received event_id=%s type=%s", event["id"], event["type"])
-    inbox.enqueue_or_mark(event["id"])
+    inbox.queue_delivery(event["id"])
     return jsonify({"received": True, "eventType": event["type"]})
 
 
