@@ -68,7 +68,7 @@ def confirm(payment_id):
 def test_card(payment_id):
     """The dashboard's test-mode card form: a PaymentMethod from raw test numbers, then /confirm.
 
-    Absent (404) with a live Stripe key: a real card number must never reach this server."""
+    Absent (404) with a live Stripe key: live card numbers go to Stripe.js, never through payflow."""
     if not accepts_test_cards(current_app.config):
         raise NotFound("test cards are accepted only when Stripe is in test mode")
     body = parse(RawCardBody)
