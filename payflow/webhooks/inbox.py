@@ -43,6 +43,10 @@ FINAL = {PROCESSED, IGNORED, FLAGGED, DEAD}
 STATUSES = (RECEIVED, UNQUEUED, RETRYING, PROCESSED, IGNORED, FLAGGED, DEAD)
 
 
+class RecordFailed(Exception):
+    """The database could not record the event (it is down, or dropped the connection)."""
+
+
 def _autocommit_engine():
     """A pool of PostgreSQL connections in autocommit mode for the inbox insert.
 
@@ -97,9 +101,21 @@ def record(event: dict, payload: str) -> bool:
     }
     engine = _autocommit_engine()
     if engine is not None:
-        with engine.connect() as connection:
-            # Plain SQL, prepared by the driver after a few uses: no statement to build per delivery.
-            return connection.exec_driver_sql(_RECORD_SQL, values).first() is not None
+        # Plain SQL on the driver's connection, prepared after a few uses: nothing to build or
+        # wrap per delivery.
+        try:
+            connection = engine.raw_connection()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise RecordFailed(str(exc)) from exc
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_RECORD_SQL, values)
+                return cursor.fetchone() is not None
+        except engine.dialect.loaded_dbapi.Error as exc:
+            connection.invalidate()  # a connection the database dropped is not reused
+            raise RecordFailed(str(exc)) from exc
+        finally:
+            connection.close()
     statement = _insert().values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(WebhookEvent.id)
     with atomic():
         return db.session.execute(statement).first() is not None

@@ -62,7 +62,7 @@ def receive():
 
     try:
         created = inbox.record(event, payload)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, inbox.RecordFailed) as exc:
         db.session.rollback()
         log.error("webhook.unrecorded event_id=%s type=%s error=%s", event["id"], event["type"], type(exc).__name__)
         return _reject(503, "database_unavailable", "the event could not be recorded; retry later")
