@@ -109,22 +109,31 @@ def apply_rate(args, env: dict) -> dict:
         PayflowWorker([noop_queue], connection=connection, app=app).work(burst=True, logging_level="WARNING")
         noop_seconds = time.perf_counter() - started
 
-        event_ids = _recorded_success_events(app, args.apply)
-        with connection.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                inbox.enqueue(event_id, pipeline=pipe)
-            pipe.execute()
-        started = time.perf_counter()
-        PayflowWorker([noop_queue], connection=connection, app=app).work(burst=True, logging_level="WARNING")
-        apply_seconds = time.perf_counter() - started
+        def applied_per_second(batch: int) -> float:
+            event_ids = _recorded_success_events(app, args.apply)
+            with connection.pipeline(transaction=False) as pipe:
+                for start in range(0, len(event_ids), batch):
+                    if batch == 1:
+                        inbox.enqueue(event_ids[start], pipeline=pipe)
+                    else:
+                        inbox.enqueue_batch(event_ids[start:start + batch], pipeline=pipe)
+                pipe.execute()
+            started = time.perf_counter()
+            PayflowWorker([noop_queue], connection=connection, app=app).work(burst=True, logging_level="WARNING")
+            return args.apply / (time.perf_counter() - started)
+
+        single = applied_per_second(1)
+        batched = applied_per_second(args.senders)
         processed = db.session.execute(
             db.text("SELECT count(*) FROM webhook_events WHERE status = 'processed' AND type = 'payment_intent.succeeded'")
         ).scalar()
     return {
         "jobs": args.apply,
         "noop_per_second": args.apply / noop_seconds,
-        "applied_per_second": args.apply / apply_seconds,
+        "applied_per_second": single,
+        "batched_per_second": batched,
         "processed": processed,
+        "expected": 2 * args.apply,
     }
 
 
@@ -135,14 +144,16 @@ def _recorded_success_events(app, count: int) -> list[str]:
     from payflow.models import Payment, PaymentAttempt, User, WebhookEvent, utcnow
     from payflow.webhooks import simulate
 
-    company = User(email="bench-company@example.test", password_hash="x", role="company", name="Bench Co")
-    influencer = User(email="bench-influencer@example.test", password_hash="x", role="influencer", name="Bench")
+    tag = new_id("b")[-8:]
+    company = User(email=f"bench-company-{tag}@example.test", password_hash="x", role="company", name="Bench Co")
+    influencer = User(email=f"bench-influencer-{tag}@example.test", password_hash="x", role="influencer", name="Bench")
     db.session.add_all([company, influencer])
     db.session.flush()
     event_ids = []
     for number in range(count):
         payment = Payment(id=new_id("pay"), company_id=company.id, influencer_id=influencer.id, amount=5000 + number,
-                          currency="usd", status="PENDING", fee_bps=1000, stripe_payment_intent_id=f"pi_apply_{number}")
+                          currency="usd", status="PENDING", fee_bps=1000,
+                          stripe_payment_intent_id=f"pi_apply_{tag}_{number}")
         db.session.add(payment)
         db.session.add(PaymentAttempt(payment_id=payment.id, stripe_payment_intent_id=payment.stripe_payment_intent_id))
         event = simulate.event_for("payment_intent.succeeded", payment=payment)
@@ -194,10 +205,14 @@ def main() -> int:
     print("| worker (SimpleWorker, in process) | jobs/s |")
     print("|---|---|")
     print(f"| RQ no-op job | {apply_results['noop_per_second']:.0f} |")
-    print(f"| payflow apply (payment_intent.succeeded) | {apply_results['applied_per_second']:.0f} |")
-    print(f"\napply ratio payflow / no-op: {apply_results['applied_per_second'] / apply_results['noop_per_second']:.2f} "
-          f"(aim 0.7); {apply_results['processed']}/{apply_results['jobs']} events processed")
-    ok = payflow["statuses"].get(200, 0) == payflow["requests"] and apply_results["processed"] == apply_results["jobs"]
+    print(f"| payflow apply, one event per job (payment_intent.succeeded) | {apply_results['applied_per_second']:.0f} |")
+    print(f"| payflow apply, {args.senders} events per job (as the web process batches them under this load) | "
+          f"{apply_results['batched_per_second']:.0f} |")
+    noop = apply_results["noop_per_second"]
+    print(f"\napply ratio payflow / no-op: {apply_results['applied_per_second'] / noop:.2f} one per job, "
+          f"{apply_results['batched_per_second'] / noop:.2f} batched (aim 0.7); "
+          f"{apply_results['processed']}/{apply_results['expected']} events processed")
+    ok = payflow["statuses"].get(200, 0) == payflow["requests"] and apply_results["processed"] == apply_results["expected"]
     return 0 if ok else 1
 
 
