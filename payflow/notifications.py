@@ -64,8 +64,3 @@ def wallet_update(user_id: str, currency: str) -> None:
         "timestamp": iso(utcnow()),
     }
     on_commit(lambda: publish(user_id, "wallet:update", data))
-
-
-def unread_query(user_id: str):
-    return select(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
-

@@ -52,8 +52,3 @@ def _run_callbacks(session) -> None:
             callback()
         except Exception:  # the data is committed; a failed announcement must not undo the answer
             log.exception("after-commit callback %r failed", callback)
-
-
-def lock(query):
-    """``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite holds its write lock already."""
-    return query.with_for_update()

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from payflow import ledger, payments, payouts, serializers, wallet
 from payflow.errors import InsufficientFunds, InvalidTransition, StripeUnavailable, UnbalancedTransaction
 from payflow.extensions import db
-from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout
+from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout
 from payflow.unit_of_work import atomic
 
 # --- helpers ------------------------------------------------------------------------

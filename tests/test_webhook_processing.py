@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from payflow import payments, payouts
+from payflow import payouts
 from payflow.extensions import db
 from payflow.models import Notification, Payment, Payout, WebhookEvent
 from payflow.unit_of_work import atomic

@@ -14,7 +14,7 @@ import hmac
 import logging
 import queue
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import jwt as pyjwt
 import redis
