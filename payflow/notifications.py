@@ -6,7 +6,6 @@ published only once that transaction has committed.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
 
 from .extensions import db
 from .models import Notification, Payment, Payout, utcnow
