@@ -53,6 +53,7 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env.get("DATABASE_URL"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = env.get("REDIS_URL") or "redis://localhost:6379/0"
+        self.REDIS_MAX_CONNECTIONS = _int(env, "REDIS_MAX_CONNECTIONS", 8)
 
         self.STRIPE_SECRET_KEY = env.get("STRIPE_SECRET_KEY") or self.default_stripe_key()
         self.STRIPE_API_BASE = env.get("STRIPE_API_BASE") or None

@@ -36,7 +36,9 @@ class Reader:
             line = await reader.readline()
             if not line:
                 return
-            self.opened.set()
+            # payflow sends the stream's resume position (a bare id:) once it is subscribed.
+            if b"id: " in line or self.opens_silently:
+                self.opened.set()
             if b'"sentAt"' in line or b'"paymentId"' in line:
                 start = line.find(b"{")
                 if start >= 0:

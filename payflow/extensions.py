@@ -32,9 +32,17 @@ class RedisClient:
     """One connection pool per app, opened on first use rather than at import."""
 
     def init_app(self, app: Flask) -> None:
-        app.extensions["payflow_redis"] = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        # A bounded pool that makes a caller wait for a free connection rather than open
+        # another: thousands of streams opening at once must not mean thousands of connections.
+        pool = redis.BlockingConnectionPool.from_url(
+            app.config["REDIS_URL"],
+            max_connections=app.config["REDIS_MAX_CONNECTIONS"],
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
         )
+        app.extensions["payflow_redis"] = redis.Redis(connection_pool=pool)
 
     @property
     def client(self) -> redis.Redis:

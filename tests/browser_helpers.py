@@ -20,14 +20,13 @@ from pathlib import Path
 
 import requests
 
-from .services import wait_for_port
+from .services import process_environment, wait_for_port
 from .webhook_helpers import SECRET
 
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("PAYFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 PASSWORD = "correct horse battery"
 
 
@@ -43,21 +42,8 @@ def browser_unavailable() -> str | None:
 
 
 def server_env(database_url: str, redis_url: str, stripe_url: str, port: int) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "PAYFLOW_ENV": "test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "STRIPE_API_BASE": stripe_url,
-        "STRIPE_SECRET_KEY": "sk_test_payflow",
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "PORT": str(port),
-        "ACCESS_LOG": "",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.pop("STRIPE_PUBLISHABLE_KEY", None)  # the test-mode card form, not Stripe.js
-    return env
+    # No STRIPE_PUBLISHABLE_KEY: the dashboard uses the test-mode card form, not Stripe.js.
+    return process_environment(database_url, redis_url, stripe_url, PORT=port)
 
 
 def _stop_group(process: subprocess.Popen | None, sig=signal.SIGTERM, timeout: float = 15) -> None:

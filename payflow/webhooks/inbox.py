@@ -68,12 +68,9 @@ def _autocommit_engine():
     return engine
 
 
-_RECORD_SQL = (
-    "INSERT INTO webhook_events (id, type, account, object_id, related_id, payload, status, attempts, "
-    "stripe_created_at, received_at) VALUES (%(id)s, %(type)s, %(account)s, %(object_id)s, %(related_id)s, "
-    "%(payload)s, %(status)s, %(attempts)s, %(stripe_created_at)s, %(received_at)s) "
-    "ON CONFLICT (id) DO NOTHING RETURNING id"
-)
+_COLUMNS = ("id", "type", "account", "object_id", "related_id", "payload", "status", "attempts",
+            "stripe_created_at", "received_at")
+_ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
 
 
 def _insert():
@@ -81,13 +78,12 @@ def _insert():
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WebhookEvent)
 
 
-def record(event: dict, payload: str) -> bool:
-    """Store a verified event; False when its id is already recorded (a redelivery)."""
+def _row(event: dict, payload: str) -> dict:
     obj = (event.get("data") or {}).get("object") or {}
     if not isinstance(obj, dict):
         obj = {}
     created = event.get("created")
-    values = {
+    return {
         "id": event["id"],
         "type": event["type"],
         "account": event.get("account") if isinstance(event.get("account"), str) else None,
@@ -99,26 +95,45 @@ def record(event: dict, payload: str) -> bool:
         "stripe_created_at": datetime.fromtimestamp(created, timezone.utc) if isinstance(created, int) else None,
         "received_at": utcnow(),
     }
+
+
+def _insert_rows(rows: list[dict]) -> set[str]:
+    """Insert events not yet recorded, in one statement; returns the ids that were new.
+
+    Raises ``RecordFailed`` (or SQLAlchemy's error) when the database cannot record them.
+    """
     engine = _autocommit_engine()
-    if engine is not None:
-        # Plain SQL on the driver's connection, prepared after a few uses: nothing to build or
-        # wrap per delivery.
-        try:
-            connection = engine.raw_connection()
-        except engine.dialect.loaded_dbapi.Error as exc:
-            raise RecordFailed(str(exc)) from exc
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(_RECORD_SQL, values)
-                return cursor.fetchone() is not None
-        except engine.dialect.loaded_dbapi.Error as exc:
-            connection.invalidate()  # a connection the database dropped is not reused
-            raise RecordFailed(str(exc)) from exc
-        finally:
-            connection.close()
-    statement = _insert().values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(WebhookEvent.id)
-    with atomic():
-        return db.session.execute(statement).first() is not None
+    if engine is None:
+        inserted = set()
+        with atomic():
+            for row in rows:
+                statement = _insert().values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(
+                    WebhookEvent.id)
+                inserted.update(db.session.scalars(statement))
+        return inserted
+    # Plain SQL on the driver's connection (prepared by the driver once it recurs), one
+    # autocommitted statement: one round trip and one commit for every event in it.
+    values = ", ".join([_ROW_PLACEHOLDERS] * len(rows))
+    sql = f"INSERT INTO webhook_events ({', '.join(_COLUMNS)}) VALUES {values} ON CONFLICT (id) DO NOTHING RETURNING id"
+    params = [row[column] for row in rows for column in _COLUMNS]
+    try:
+        connection = engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise RecordFailed(str(exc)) from exc
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0] for row in cursor.fetchall()}
+    except engine.dialect.loaded_dbapi.Error as exc:
+        connection.invalidate()  # a connection the database dropped is not reused
+        raise RecordFailed(str(exc)) from exc
+    finally:
+        connection.close()
+
+
+def record(event: dict, payload: str) -> bool:
+    """Store a verified event; False when its id is already recorded (a redelivery)."""
+    return bool(_insert_rows([_row(event, payload)]))
 
 
 def _text(value) -> str | None:
@@ -233,11 +248,12 @@ def _mark_unqueued(event_ids: list[str], exc: Exception) -> None:
 
 
 class DeliveryBatcher:
-    """Under gevent (the web process), deliveries that arrive together share one RQ job.
+    """Under gevent (the web process), deliveries that arrive together are recorded with one
+    INSERT and queued with one RQ job.
 
-    RQ's cost per job (building, serialising and storing it) is most of what a delivery
-    costs once the event is recorded; paid once per batch, it no longer caps how many
-    deliveries a process answers. Each request still answers only once its event is queued.
+    A delivery's cost is mostly fixed costs: a statement and a commit, and RQ building and
+    storing a job. Paid once per batch, they no longer cap how many deliveries a process
+    answers. Each request still answers only once its event is committed and queued.
     """
 
     MAX_BATCH = 100
@@ -247,12 +263,12 @@ class DeliveryBatcher:
         self.pending: list = []
         self.flush_scheduled = False
 
-    def submit(self, event_id: str) -> bool:
+    def submit(self, event: dict, payload: str) -> bool:
         import gevent
         from gevent.event import AsyncResult
 
         result = AsyncResult()
-        self.pending.append((event_id, result))
+        self.pending.append((event, payload, result))
         if not self.flush_scheduled:
             self.flush_scheduled = True
             gevent.spawn(self._flush)
@@ -261,21 +277,37 @@ class DeliveryBatcher:
     def _flush(self) -> None:
         import gevent
 
-        gevent.sleep(0)  # deliveries already past their insert join this batch
+        gevent.sleep(0)  # deliveries that are ready to record join this batch
         self.flush_scheduled = False
         batch, self.pending = self.pending, []
         with self.app.app_context():
             for start in range(0, len(batch), self.MAX_BATCH):
-                part = batch[start:start + self.MAX_BATCH]
-                event_ids = [event_id for event_id, _ in part]
-                try:
-                    enqueue_batch(event_ids)
-                    queued = True
-                except Exception as exc:  # Redis down: the events are safe in the database
-                    _mark_unqueued(event_ids, exc)
-                    queued = False
-                for _, result in part:
-                    result.set(queued)
+                self._record_and_queue(batch[start:start + self.MAX_BATCH])
+
+    def _record_and_queue(self, part: list) -> None:
+        rows, seen = [], set()
+        for event, payload, _ in part:
+            if event["id"] not in seen:  # the same event twice in one batch: the second is a redelivery
+                seen.add(event["id"])
+                rows.append(_row(event, payload))
+        try:
+            inserted = _insert_rows(rows)
+        except Exception as exc:  # not recorded: every request of the batch answers 503
+            for _, _, result in part:
+                result.set_exception(exc)
+            return
+        created = []
+        for event, _, result in part:
+            is_new = event["id"] in inserted
+            inserted.discard(event["id"])
+            if is_new:
+                created.append(event["id"])
+            result.set(is_new)
+        if created:
+            try:
+                enqueue_batch(created)
+            except Exception as exc:  # Redis down: the events are safe in the database
+                _mark_unqueued(created, exc)
 
 
 def _batcher() -> DeliveryBatcher | None:
@@ -294,10 +326,19 @@ def _batcher() -> DeliveryBatcher | None:
     return batcher
 
 
-def queue_delivery(event_id: str) -> bool:
-    """Queue a just-recorded event: batched with its neighbours under gevent, alone otherwise."""
+def record_and_queue(event: dict, payload: str) -> bool:
+    """Record a verified delivery and queue its event; False for a redelivery.
+
+    Batched with the deliveries arriving alongside under gevent, alone otherwise. Raises
+    ``RecordFailed`` (or SQLAlchemy's error) when the event could not be recorded.
+    """
     batcher = _batcher()
-    return batcher.submit(event_id) if batcher is not None else enqueue_or_mark(event_id)
+    if batcher is not None:
+        return batcher.submit(event, payload)
+    created = record(event, payload)
+    if created:
+        enqueue_or_mark(event["id"])
+    return created
 
 
 def enqueue_or_mark(event_id: str) -> bool:

@@ -61,7 +61,7 @@ def receive():
         return _reject(400, "invalid_event", f"not a Stripe event: {exc}")
 
     try:
-        created = inbox.record(event, payload)
+        created = inbox.record_and_queue(event, payload)
     except (SQLAlchemyError, inbox.RecordFailed) as exc:
         db.session.rollback()
         log.error("webhook.unrecorded event_id=%s type=%s error=%s", event["id"], event["type"], type(exc).__name__)
@@ -72,7 +72,6 @@ def receive():
         return jsonify({"received": True, "eventType": event["type"], "duplicate": True})
     metrics.WEBHOOKS_RECEIVED.labels(event["type"]).inc()
     log.info("webhook.received event_id=%s type=%s", event["id"], event["type"])
-    inbox.queue_delivery(event["id"])
     return jsonify({"received": True, "eventType": event["type"]})
 
 
