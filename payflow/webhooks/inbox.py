@@ -275,14 +275,21 @@ class DeliveryBatcher:
         return result.get()
 
     def _flush(self) -> None:
+        """One flusher at a time, as a database does group commit: deliveries that arrive
+        while a batch is being written wait for it and go together in the next one."""
         import gevent
 
-        gevent.sleep(0)  # deliveries that are ready to record join this batch
-        self.flush_scheduled = False
-        batch, self.pending = self.pending, []
-        with self.app.app_context():
-            for start in range(0, len(batch), self.MAX_BATCH):
-                self._record_and_queue(batch[start:start + self.MAX_BATCH])
+        gevent.sleep(0)  # deliveries that are ready to record join the first batch
+        try:
+            with self.app.app_context():
+                while self.pending:
+                    batch, self.pending = self.pending[:self.MAX_BATCH], self.pending[self.MAX_BATCH:]
+                    self._record_and_queue(batch)
+        finally:
+            self.flush_scheduled = False
+            if self.pending:  # arrived while the last batch was finishing
+                self.flush_scheduled = True
+                gevent.spawn(self._flush)
 
     def _record_and_queue(self, part: list) -> None:
         rows, seen = [], set()
