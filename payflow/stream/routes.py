@@ -121,24 +121,29 @@ def stream():
 
     def generate():
         yield sse.retry(RECONNECT_MILLISECONDS) + sse.comment("payflow stream open")
+        # Where a stream without a last id starts: read before subscribing, so that what is
+        # published in between is replayed from history below rather than lost.
+        resume_from = last_id
         try:
+            if resume_from is None:
+                resume_from = history.position(client, user_id)
+                yield sse.position(resume_from)
             subscription = broker.connect(user_id, connection=connection)
         except redis.RedisError:
             # Never a 503 (a browser would give up): end the stream and let it reconnect.
             yield sse.comment("live updates unavailable; reconnecting")
             return
         try:
-            delivered = history.parse_id(last_id) if last_id else None
             try:
-                missed = history.since(client, user_id, last_id) if delivered else None
+                delivered = history.parse_id(resume_from)
+                missed = history.since(client, user_id, resume_from) if delivered else None
                 if missed is None:
-                    if last_id:
-                        metrics.STREAM_RESYNCS.inc()
-                        yield sse.event("resync", '{"reason": "the last event id is no longer in the history"}')
-                    start = history.position(client, user_id)
-                    yield sse.position(start)
-                    delivered = history.parse_id(start)
-                    missed = []
+                    metrics.STREAM_RESYNCS.inc()
+                    yield sse.event("resync", '{"reason": "the last event id is no longer in the history"}')
+                    yield sse.position(history.position(client, user_id))
+                    # Updates published since subscribing are all sent, even those the position
+                    # already covers: the client is refetching, and may have fetched too early.
+                    delivered, missed = None, []
             except redis.RedisError:
                 return
             for entry_id, name, data in missed:
