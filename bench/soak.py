@@ -156,10 +156,13 @@ class Run:
     # --- faults ------------------------------------------------------------------------
 
     def _drain_after(self, name: str, recovered_at: float) -> None:
-        """Time from recovery until every event recorded by then is final."""
-        backlog = [row[0] for row in self.sql("SELECT id FROM webhook_events WHERE status <> ALL(%s)", (FINAL,))]
+        """Time from recovery until the events the fault held up (recorded, not yet attempted
+        or lost from the queue) have been applied, or are waiting for an event they depend on
+        that has not been delivered yet (that wait is the run's shuffling, not the fault)."""
+        held = ["received", "unqueued"]
+        backlog = [row[0] for row in self.sql("SELECT id FROM webhook_events WHERE status = ANY(%s)", (held,))]
         while backlog and time.time() - recovered_at < 120:
-            rows = self.sql("SELECT count(*) FROM webhook_events WHERE id = ANY(%s) AND status <> ALL(%s)", (backlog, FINAL))
+            rows = self.sql("SELECT count(*) FROM webhook_events WHERE id = ANY(%s) AND status = ANY(%s)", (backlog, held))
             if rows[0][0] == 0:
                 break
             time.sleep(0.2)
