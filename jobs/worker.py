@@ -15,6 +15,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue, SimpleWorker
 
+from payflow import publisher
 from payflow.extensions import db, redis_client
 from payflow.webhooks import inbox
 
@@ -45,8 +46,10 @@ def housekeeping_once(app: Flask) -> None:
         interval = app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"]
         if client.set("payflow:lock:sweep", "1", nx=True, ex=max(1, interval)):
             inbox.sweep()
+            publisher.republish_overdue()
         if client.set("payflow:lock:prune", "1", nx=True, ex=PRUNE_EVERY_SECONDS):
             inbox.prune()
+            publisher.prune_published()
         db.session.remove()
 
 

@@ -220,3 +220,22 @@ class WebhookEvent(db.Model):
         Index("ix_webhook_events_status_received_at", "status", "received_at"),
         Index("ix_webhook_events_received_at", "received_at"),
     )
+
+
+class OutboxMessage(db.Model):
+    """A stream update, written in the transaction of the change it announces.
+
+    Published once that transaction commits; one that could not be (Redis down, the
+    process gone between commit and publish) is published by the housekeeping sweep.
+    """
+
+    __tablename__ = "stream_outbox"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("out"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_stream_outbox_published_at_created_at", "published_at", "created_at"),)

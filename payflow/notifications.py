@@ -1,17 +1,16 @@
 """What each person is told about their money: stored, then announced after commit.
 
-A notification row is written in the same transaction as the change it describes
-(so a committed change always has its message), and the matching stream event is
-published only once that transaction has committed.
+A notification row and the matching stream update (``publisher.queue``) are written
+in the same transaction as the change they describe, so a committed change always has
+its message, and its update reaches the browsers once that transaction has committed.
 """
 from __future__ import annotations
 
 
 from .extensions import db
 from .models import Notification, Payment, Payout, utcnow
-from .publisher import publish
+from .publisher import queue
 from .serializers import iso
-from .unit_of_work import on_commit
 from .wallet import wallet_view
 
 SUCCESS, ERROR, INFO = "success", "error", "info"
@@ -34,7 +33,7 @@ def payment_update(payment: Payment, user_id: str, kind: str, message: str) -> N
         "kind": kind,
         "timestamp": iso(utcnow()),
     }
-    on_commit(lambda: publish(user_id, "payment:update", data))
+    queue(user_id, "payment:update", data)
 
 
 def payout_update(payout: Payout, kind: str, message: str) -> None:
@@ -48,7 +47,7 @@ def payout_update(payout: Payout, kind: str, message: str) -> None:
         "kind": kind,
         "timestamp": iso(utcnow()),
     }
-    on_commit(lambda: publish(payout.influencer_id, "payout:update", data))
+    queue(payout.influencer_id, "payout:update", data)
 
 
 def wallet_update(user_id: str, currency: str) -> None:
@@ -62,4 +61,4 @@ def wallet_update(user_id: str, currency: str) -> None:
         "lastTransaction": view["lastTransaction"],
         "timestamp": iso(utcnow()),
     }
-    on_commit(lambda: publish(user_id, "wallet:update", data))
+    queue(user_id, "wallet:update", data)

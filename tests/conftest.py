@@ -18,6 +18,7 @@ from .services import JWT_SECRET, WEBHOOK_SECRET, LocalStripe, PostgresDatabase,
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
     "webhook_events",
+    "stream_outbox",
     "notifications",
     "ledger_entries",
     "ledger_transactions",
