@@ -62,10 +62,11 @@ class Factory:
             assert released.status_code == 200, released.get_json()
         return db.session.get(Payment, payment_id)
 
-    def held_payment_direct(self, company, influencer, amount=5000, currency="usd") -> Payment:
+    def held_payment_direct(self, company, influencer, amount=5000, currency="usd", fee_bps=None) -> Payment:
         """A HELD payment without Stripe, as the webhook job would leave it (for ledger tests)."""
         from flask import current_app
 
+        fee_bps = current_app.config["PLATFORM_FEE_BPS"] if fee_bps is None else fee_bps
         with atomic():
             payment = Payment(
                 company_id=company.id,
@@ -73,7 +74,7 @@ class Factory:
                 amount=amount,
                 currency=currency,
                 status=payments.PENDING,
-                fee_bps=current_app.config["PLATFORM_FEE_BPS"],
+                fee_bps=fee_bps,
             )
             db.session.add(payment)
             db.session.flush()

@@ -106,18 +106,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _capture(self, who, amount, currency, fee_bps) -> str:
         influencer = self.influencers[who]
-        with atomic():
-            payment = Payment(
-                company_id=self.company.id,
-                influencer_id=influencer.id,
-                amount=amount,
-                currency=currency,
-                status=payments.PENDING,
-                fee_bps=fee_bps,
-            )
-            db.session.add(payment)
-            db.session.flush()
-            assert payments.record_succeeded(payment, None, amount, currency) is True
+        payment = self.factory.held_payment_direct(self.company, influencer, amount, currency, fee_bps)
+        assert payment.status == payments.HELD
         self.payments[payment.id] = {
             "influencer": influencer.id,
             "currency": currency,
@@ -365,19 +355,7 @@ def test_any_refunds_around_a_release_leave_fee_plus_net_equal_to_what_was_kept(
     _clean(app)
     factory = Factory(app, app.test_client())
     company, influencer = factory.user("company"), factory.user("influencer")
-    with atomic():
-        payment = Payment(
-            company_id=company.id,
-            influencer_id=influencer.id,
-            amount=amount,
-            currency=currency,
-            status=payments.PENDING,
-            fee_bps=fee_bps,
-        )
-        db.session.add(payment)
-        db.session.flush()
-        payments.record_succeeded(payment, None, amount, currency)
-    payment_id = payment.id
+    payment_id = factory.held_payment_direct(company, influencer, amount, currency, fee_bps).id
     totals = st.lists(st.integers(0, amount), max_size=3)  # cumulative, in any order, repeats allowed
 
     refunded = 0
