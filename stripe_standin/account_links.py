@@ -70,8 +70,9 @@ def _page(link: dict, account: dict) -> str:
 <title>{title} · offline Stripe</title>
 <style>
  body {{ font: 16px/1.5 system-ui, sans-serif; background: #f6f9fc; color: #1a1f36; margin: 0; }}
- main {{ max-width: 28rem; margin: 3rem auto; background: #fff; padding: 2rem; border-radius: 8px;
-        box-shadow: 0 2px 8px rgba(0,0,0,.08); }}
+ main {{ box-sizing: border-box; width: min(28rem, calc(100% - 2rem)); margin: 2rem auto; background: #fff;
+        padding: 1.5rem; border-radius: 8px; box-shadow: 0 2px 8px rgba(0,0,0,.08); }}
+ code {{ word-break: break-all; }}
  dl {{ display: grid; grid-template-columns: auto 1fr; gap: .25rem 1rem; }} dt {{ color: #697386; }}
  button {{ font: inherit; min-height: 44px; padding: 0 1.25rem; border-radius: 6px; border: 1px solid #635bff;
           cursor: pointer; }}
