@@ -9,7 +9,7 @@ stand-in runs localstripe's application with these added, each in its own module
   ``account_links``), transfers and reversals (``transfers``), per-account balances
   (``balances``) and payouts on connected accounts in every currency with a timed outcome
   (``payouts``, ``scheduler``);
-- refunds that send ``charge.refunded`` and can fail afterwards (``refunds``, ``charges``);
+- refunds that send ``charge.refunded`` and can fail afterwards (``refunds``, ``corrections``);
 - webhook endpoints with their own secrets and signed delivery of platform and Connect events,
   with retries (``webhook_endpoints``, ``delivery``); an Events API (``events``);
 - idempotent requests (``idempotency``) and Stripe's error shape (``errors``, ``params``);

@@ -15,7 +15,7 @@ from . import account_links, accounts, balances, events, localstripe_bridge, pay
 from .context import RUNTIME, connected_account
 from .idempotency import idempotency_middleware
 from .middleware import (CONNECTED_ROUTES, LOCALSTRIPE_ROUTES, account_middleware, auth_middleware,
-                         charges_middleware, request_middleware, save_middleware)
+                         corrections_middleware, request_middleware, save_middleware)
 from .runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,7 +88,7 @@ def route_table(rt: Runtime) -> list[tuple[str, str, Handler, str]]:
 
 def create_app(rt: Runtime) -> web.Application:
     app = web.Application(middlewares=[request_middleware, auth_middleware, account_middleware, save_middleware,
-                                       idempotency_middleware, charges_middleware])
+                                       idempotency_middleware, corrections_middleware])
     app[RUNTIME] = rt
     connected, own = set(), set()
     for method, path, handler, who in route_table(rt):

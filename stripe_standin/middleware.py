@@ -9,7 +9,7 @@
    connected accounts.
 4. ``save_middleware``: the state is saved after every request that can change it.
 5. ``idempotency.idempotency_middleware``.
-6. ``charges_middleware``: localstripe's answers with charges corrected (see ``charges.py``).
+6. ``charges_middleware``: localstripe's answers with charges corrected (see ``corrections.py``).
 """
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import json
 
 from aiohttp import web
 
-from . import charges, errors, localstripe_bridge
+from . import corrections, errors, localstripe_bridge
 from .context import runtime
 from .errors import StripeError
 from .events import CURRENT_REQUEST
 from .ids import new_id
+from .localstripe_bridge import get_post_data, unflatten_data
 
 PUBLIC_PREFIXES = ("/setup/",)
 # request.app[...] key: the set of routes that serve requests made with Stripe-Account
@@ -88,11 +89,12 @@ async def save_middleware(request: web.Request, handler):
 
 
 @web.middleware
-async def charges_middleware(request: web.Request, handler):
+async def corrections_middleware(request: web.Request, handler):
     response = await handler(request)
     if (request.match_info.route in request.app[LOCALSTRIPE_ROUTES] and isinstance(response, web.Response)
             and response.content_type == "application/json" and response.body):
+        data = await get_post_data(request) if request.method == "POST" else unflatten_data(request.query)
         body = json.loads(response.body)
-        charges.correct(body)
+        corrections.correct(body, expand_latest_charge=corrections.expands_latest_charge((data or {}).get("expand")))
         response.body = json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
     return response

@@ -14,7 +14,7 @@ import copy
 
 from aiohttp import web
 
-from . import charges, localstripe_bridge
+from . import corrections, localstripe_bridge
 from .context import runtime
 from .errors import StripeError, parameter_invalid, resource_missing
 from .events import previous_attributes
@@ -65,7 +65,7 @@ def create(rt: Runtime, params: Params) -> dict:
     params.no_expand()
     params.done()
     charge = _charge_to_refund(charge_id, payment_intent_id)
-    left = charges.refundable(charge)
+    left = corrections.refundable(charge)
     if left <= 0:
         raise StripeError(400, f"Charge {charge.id} has already been refunded.", code="charge_already_refunded")
     amount = left if amount is None else amount
@@ -81,7 +81,7 @@ def create(rt: Runtime, params: Params) -> dict:
     refund.source_transfer_reversal = None
     refund.transfer_reversal = None
     refunded_charge = charge._export()
-    charges.correct(refunded_charge)
+    corrections.correct(refunded_charge)
     rt.emit("charge.refunded", refunded_charge)
     exported = refund._export()
     rt.emit("refund.created", exported)
@@ -96,7 +96,7 @@ def fail(rt: Runtime, refund_id: str, failure_reason: str | None) -> dict:
     reason = failure_reason or DEFAULT_FAILURE_REASON
     if reason not in FAILURE_REASONS:
         raise parameter_invalid("failure_reason", f"Invalid failure_reason: must be one of {', '.join(FAILURE_REASONS)}")
-    if refund.status in charges.NOT_COUNTED:
+    if refund.status in corrections.NOT_COUNTED:
         raise StripeError(400, f"Refund {refund_id} is already {refund.status}.")
     before = refund._export()
     refund.status = "failed"

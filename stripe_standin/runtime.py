@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from . import charges, events
+from . import corrections, events
 from .delivery import Deliveries
 from .persistence import StateFile
 from .scheduler import Scheduler
@@ -36,7 +36,7 @@ class Runtime:
     def emit_localstripe_event(self, exported: dict) -> None:
         """An event localstripe made (a PaymentIntent succeeded, ...), in Stripe's full shape."""
         obj = exported["data"]["object"]
-        charges.correct(obj)
+        corrections.correct(obj)
         self.emit(exported["type"], obj)
 
     def save(self) -> None:

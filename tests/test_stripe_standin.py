@@ -41,7 +41,7 @@ def client(standin):
     return client_for(standin.url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def hooks(client, receiver):
     """A platform endpoint at /platform and a Connect endpoint at /connect, with their secrets."""
     platform = endpoint(client, f"{receiver.url}/platform", connect=False)
@@ -194,7 +194,7 @@ def test_a_transfer_repeated_with_its_idempotency_key_moves_the_money_once(clien
 
 def test_a_transfer_from_a_charge_is_limited_to_the_charge_and_its_currency(client, account):
     intent = paid_intent(client, 5000, "usd")
-    charge = intent.latest_charge if isinstance(intent.latest_charge, str) else intent.latest_charge.id
+    charge = intent.latest_charge
     with pytest.raises(stripe.InvalidRequestError) as other_currency:
         transfer(client, account.id, 1000, "eur", source_transaction=charge)
     assert other_currency.value.param == "currency"
@@ -376,8 +376,17 @@ def test_a_payout_belongs_to_its_account_only(client, standin, account):
 # --- refunds ---------------------------------------------------------------------------------
 
 
+def test_a_payment_intent_names_its_latest_charge_by_id_unless_asked_to_expand_it(client, receiver):
+    intent = paid_intent(client, 1200)
+    assert isinstance(intent.latest_charge, str) and intent.latest_charge.startswith("ch_")
+    expanded = client.v1.payment_intents.retrieve(intent.id, params={"expand": ["latest_charge"]})
+    assert expanded.latest_charge.id == intent.latest_charge and expanded.latest_charge.amount == 1200
+    [succeeded] = receiver.wait("/platform", "payment_intent.succeeded", intent.id)
+    assert succeeded.event["data"]["object"]["latest_charge"] == intent.latest_charge
+
+
 def _charge_of(intent) -> str:
-    return intent.latest_charge if isinstance(intent.latest_charge, str) else intent.latest_charge.id
+    return intent.latest_charge
 
 
 def test_each_refund_sends_charge_refunded_with_the_cumulative_amount_refunded(client, receiver, hooks):
