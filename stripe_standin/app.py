@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import account_links, accounts, balances, events, localstripe_bridge, payouts, refunds, transfers, webhook_endpoints
+from . import (account_links, accounts, balances, events, localstripe_bridge, payouts, refunds, transfers,
+               webhook_endpoints)
 from .context import RUNTIME, connected_account
 from .idempotency import idempotency_middleware
 from .middleware import (CONNECTED_ROUTES, LOCALSTRIPE_ROUTES, account_middleware, auth_middleware,
@@ -19,7 +20,8 @@ from .middleware import (CONNECTED_ROUTES, LOCALSTRIPE_ROUTES, account_middlewar
 from .runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PLATFORM, CONNECTED, BOTH = "platform", "connected", "both"
+# who a route serves: the platform only, or also connected accounts (Stripe-Account)
+PLATFORM, BOTH = "platform", "both"
 
 
 def _localstripe_handlers() -> dict[tuple[str, str], Handler]:

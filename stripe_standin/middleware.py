@@ -9,7 +9,7 @@
    connected accounts.
 4. ``save_middleware``: the state is saved after every request that can change it.
 5. ``idempotency.idempotency_middleware``.
-6. ``charges_middleware``: localstripe's answers with charges corrected (see ``corrections.py``).
+6. ``corrections_middleware``: localstripe's answers as Stripe's (see ``corrections.py``).
 """
 from __future__ import annotations
 
@@ -65,10 +65,9 @@ async def account_middleware(request: web.Request, handler):
     account = request.headers.get("Stripe-Account")
     if account is None:
         return await handler(request)
-    route = request.match_info.route
     if getattr(request.match_info, "http_exception", None) is not None:
         return await handler(request)  # no such route: answered 404 whatever the account
-    if route not in request.app[CONNECTED_ROUTES]:
+    if request.match_info.route not in request.app[CONNECTED_ROUTES]:
         raise StripeError(400, f"The offline Stripe does not serve {request.method} {request.path} for connected "
                                "accounts (Stripe-Account); it serves balance, payouts and events for them.",
                           saved=False)
