@@ -85,6 +85,8 @@ class Config:
         self.STREAM_HISTORY_SECONDS = _int(env, "STREAM_HISTORY_SECONDS", 86400)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_REQUEST_BYTES", 1024 * 1024)
         self.PORT = _int(env, "PORT", 5000)
+        self.LOG_FORMAT = (env.get("LOG_FORMAT") or "text").lower()
+        self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
 
         for key, value in overrides.items():
             setattr(self, key, value)
@@ -105,6 +107,8 @@ class Config:
                 "JWT_SECRET_KEY is required in production "
                 "(or set PAYFLOW_ENV=development for a random per-process key)"
             )
+        if self.LOG_FORMAT not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
         if not 0 <= self.PLATFORM_FEE_BPS <= 10000:
             raise ConfigError("PLATFORM_FEE_BPS must be between 0 and 10000")
 

@@ -37,6 +37,8 @@ def process_environment(database_url: str, redis_url: str, stripe_url: str, **ov
         JWT_SECRET_KEY=JWT_SECRET,
         ACCESS_LOG="",
         PYTHONUNBUFFERED="1",
+        # A developer's .env (written by scripts/dev.py run) must not reach the servers tests start.
+        FLASK_SKIP_DOTENV="1",
     )
     env.update({key: str(value) for key, value in overrides.items()})
     return env

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import MethodNotAllowed
 
-from .. import metrics
+from .. import logs, metrics
 from ..extensions import db
 from . import inbox
 from .signature import InvalidSignature, verify
@@ -60,6 +60,11 @@ def receive():
     except ValueError as exc:
         return _reject(400, "invalid_event", f"not a Stripe event: {exc}")
 
+    with logs.bind(event_id=event["id"]):
+        return _record(event, payload)
+
+
+def _record(event: dict, payload: str):
     try:
         created = inbox.record_and_queue(event, payload)
     except (SQLAlchemyError, inbox.RecordFailed) as exc:
