@@ -20,6 +20,8 @@ from .. import accounts, serializers
 from ..errors import Forbidden
 from ..extensions import db, jwt
 from ..models import User
+from . import schemas
+from .openapi import operation
 from .validation import LoginBody, RegisterBody, parse
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -51,6 +53,7 @@ def authenticated(*roles: str):
                 raise Forbidden(f"this needs the role {' or '.join(roles)}")
             return view(*args, **kwargs)
 
+        wrapper.__payflow_roles__ = roles  # read by the OpenAPI document
         return wrapper
 
     return decorator
@@ -68,6 +71,9 @@ def _session_response(user: User, status: int):
 
 
 @bp.post("/register")
+@operation("Register a company or influencer account", tag="auth", body=RegisterBody, errors=(409, 429),
+           responses={201: schemas.Session},
+           description="Sets the HttpOnly access and refresh cookies (and their CSRF cookies) for browsers.")
 def register():
     body = parse(RegisterBody)
     user = accounts.register(body.email, body.password, body.role, body.name)
@@ -75,12 +81,17 @@ def register():
 
 
 @bp.post("/login")
+@operation("Sign in with email and password", tag="auth", body=LoginBody, errors=(401, 429),
+           responses={200: schemas.Session},
+           description="Sets the HttpOnly access and refresh cookies (and their CSRF cookies) for browsers.")
 def login():
     body = parse(LoginBody)
     return _session_response(accounts.authenticate(body.email, body.password), 200)
 
 
 @bp.post("/refresh")
+@operation("A new access token from the refresh token", tag="auth", security="refresh",
+           responses={200: schemas.AccessToken})
 @jwt_required(refresh=True)
 def refresh():
     user = db.session.get(User, get_jwt_identity())
@@ -91,6 +102,7 @@ def refresh():
 
 
 @bp.post("/logout")
+@operation("Clear the login cookies", tag="auth", security="none", responses={200: schemas.LoggedOut})
 def logout():
     response = jsonify({"loggedOut": True})
     unset_jwt_cookies(response)
@@ -98,6 +110,7 @@ def logout():
 
 
 @bp.get("/me")
+@operation("The signed-in user", tag="auth", responses={200: schemas.Me})
 @authenticated()
 def me():
     return jsonify({"user": serializers.user(current_user)})

@@ -22,6 +22,9 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from flask_jwt_extended import current_user, decode_token, get_jwt, verify_jwt_in_request
 
 from .. import metrics
+from ..api import schemas
+from ..api.openapi import Header, Raw, operation
+from ..api.validation import StreamQuery
 from ..errors import Unauthorized
 from ..extensions import db, redis_client
 from ..models import User
@@ -98,6 +101,10 @@ def _authenticate() -> tuple[str, int]:
 
 
 @bp.post("/stream/token")
+@operation("A short-lived token for ?token= on the stream", tag="stream", security="user",
+           responses={200: schemas.StreamToken},
+           description="Valid STREAM_TOKEN_TTL_SECONDS (and never past the access token it was minted from); it "
+                       "only opens streams.")
 def stream_token():
     verify_jwt_in_request(locations=["headers", "cookies"])
     token, expires_at = _mint_stream_token(current_user, int(get_jwt()["exp"]))
@@ -109,6 +116,13 @@ def stream_token():
 
 
 @bp.get("/stream")
+@operation("Live updates of the caller's payments, wallet and payouts (Server-Sent Events)", tag="stream",
+           security="stream", query=StreamQuery,
+           headers=(Header("Last-Event-ID", "Resume after this event id: missed events are replayed first"),),
+           responses={200: Raw("text/event-stream", "payment:update, wallet:update, payout:update and resync "
+                                                    "events, and heartbeat comments")},
+           description="Ends when the access token behind it expires, or on shutdown; reconnect with "
+                       "?lastEventId=.")
 def stream():
     user_id, ends_at = _authenticate()
     connection = request.environ.get("gunicorn.socket")

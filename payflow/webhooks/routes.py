@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import MethodNotAllowed
 
 from .. import logs, metrics
+from ..api import schemas
+from ..api.openapi import Header, operation
 from ..extensions import db
 from . import inbox
 from .signature import InvalidSignature, verify
@@ -41,6 +43,11 @@ def _parse(payload: str) -> dict:
 
 
 @bp.post("/payments/webhook")
+@operation("Stripe's webhook: events are verified, recorded, queued and answered", tag="webhooks",
+           security="none", body=schemas.StripeEvent, errors=(400, 413, 503),
+           headers=(Header("Stripe-Signature", "t=<timestamp>,v1=<HMAC-SHA256 of the body>", required=True),),
+           responses={200: schemas.WebhookReceived},
+           description="Signed with one of STRIPE_WEBHOOK_SECRET's secrets, within WEBHOOK_TOLERANCE_SECONDS.")
 def receive():
     secrets = current_app.config["STRIPE_WEBHOOK_SECRETS"]
     if not secrets:
@@ -81,5 +88,6 @@ def _record(event: dict, payload: str):
 
 
 @bp.route("/payments/webhook", methods=["GET", "PUT", "PATCH", "DELETE"])
+@operation("Only POST is accepted", tag="webhooks", security="none", errors=(405,))
 def wrong_method():
     raise MethodNotAllowed(valid_methods=["POST"])
