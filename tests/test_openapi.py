@@ -1,6 +1,7 @@
 """``/openapi.json`` describes every route, and the answers match what it says."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -218,3 +219,35 @@ def test_serializers_give_exactly_the_documented_fields(app, factory):
     extra = {**serializers.payout(db.session.scalars(db.select(Payout)).first()), "unexpected": 1}
     with pytest.raises(AssertionError):
         conforms(schemas.Payout, extra)
+
+
+@pytest.mark.backends("sqlite")
+def test_the_docs_page_renders_every_operation_in_chromium_without_errors(app):
+    from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, PageWatch, browser_unavailable, screenshot
+    from .webhook_helpers import ServedApp
+
+    reason = browser_unavailable()
+    if reason:
+        if os.environ.get("PAYFLOW_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    served = ServedApp(app)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                watch = PageWatch(page, "docs")
+                page.goto(f"{served.url}/docs")
+                page.wait_for_selector(".opblock", timeout=20000)
+                operations = page.locator(".opblock").count()
+                screenshot(page, "openapi-docs")
+                assert operations == sum(len(methods) for methods in openapi.build(app)["paths"].values())
+                assert page.locator("text=Create a payment to an influencer").count() == 1
+                assert watch.problems() == []
+            finally:
+                browser.close()
+    finally:
+        served.stop()
