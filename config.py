@@ -39,6 +39,17 @@ def _int(env, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _bool(env, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _list(env, name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
 
@@ -85,6 +96,22 @@ class Config:
         self.STREAM_HISTORY_SECONDS = _int(env, "STREAM_HISTORY_SECONDS", 86400)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_REQUEST_BYTES", 1024 * 1024)
         self.PORT = _int(env, "PORT", 5000)
+        # Rate limits on /auth/login and /auth/register (payflow/rate_limits.py), in the
+        # notation of the limits package: "20 per minute;200 per hour".
+        self.AUTH_RATE_LIMIT_PER_ADDRESS = env.get("AUTH_RATE_LIMIT_PER_ADDRESS") or "20 per minute;200 per hour"
+        self.AUTH_RATE_LIMIT_PER_ACCOUNT = env.get("AUTH_RATE_LIMIT_PER_ACCOUNT") or "5 per minute;30 per hour"
+        self.RATELIMIT_ENABLED = _bool(env, "RATE_LIMITS_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = env.get("RATE_LIMIT_STORAGE_URL") or self.REDIS_URL
+        self.RATELIMIT_STRATEGY = "moving-window"
+        self.RATELIMIT_KEY_PREFIX = "payflow:ratelimit"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_HEADER_RETRY_AFTER_VALUE = "delta-seconds"
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.TRUSTED_PROXY_HOPS = _int(env, "TRUSTED_PROXY_HOPS", 0)
+        # Hash passwords in gevent's thread pool (the web process): scrypt would stall every
+        # other request and stream of the process for its ~50 ms otherwise.
+        self.PASSWORD_HASHING_IN_THREADS = _bool(env, "PASSWORD_HASHING_IN_THREADS", True)
         self.LOG_FORMAT = (env.get("LOG_FORMAT") or "text").lower()
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
 
@@ -107,6 +134,13 @@ class Config:
                 "JWT_SECRET_KEY is required in production "
                 "(or set PAYFLOW_ENV=development for a random per-process key)"
             )
+        from limits import parse_many
+
+        for name in ("AUTH_RATE_LIMIT_PER_ADDRESS", "AUTH_RATE_LIMIT_PER_ACCOUNT"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError as exc:
+                raise ConfigError(f"{name} must read like '20 per minute;200 per hour': {exc}") from exc
         if self.LOG_FORMAT not in ("text", "json"):
             raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
         if not 0 <= self.PLATFORM_FEE_BPS <= 10000:

@@ -9,7 +9,7 @@ from config import INSTANCE_DIR, BASE_DIR, Config, config_from_environment
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from . import api, cli, logs, metrics, stripe_api
+    from . import api, cli, logs, metrics, rate_limits, stripe_api
     from .extensions import configure_sqlite, db, jwt, migrate, redis_client
 
     config = config or config_from_environment()
@@ -37,6 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     metrics.init_app(app)
     api.register(app)
+    rate_limits.init_app(app)
     cli.register(app)
     return app
 

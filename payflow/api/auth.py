@@ -16,7 +16,7 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from .. import accounts, serializers
+from .. import accounts, rate_limits, serializers
 from ..errors import Forbidden
 from ..extensions import db, jwt
 from ..models import User
@@ -74,6 +74,7 @@ def _session_response(user: User, status: int):
 @operation("Register a company or influencer account", tag="auth", body=RegisterBody, errors=(409, 429),
            responses={201: schemas.Session},
            description="Sets the HttpOnly access and refresh cookies (and their CSRF cookies) for browsers.")
+@rate_limits.guarded("register")
 def register():
     body = parse(RegisterBody)
     user = accounts.register(body.email, body.password, body.role, body.name)
@@ -84,6 +85,7 @@ def register():
 @operation("Sign in with email and password", tag="auth", body=LoginBody, errors=(401, 429),
            responses={200: schemas.Session},
            description="Sets the HttpOnly access and refresh cookies (and their CSRF cookies) for browsers.")
+@rate_limits.guarded("login")
 def login():
     body = parse(LoginBody)
     return _session_response(accounts.authenticate(body.email, body.password), 200)
