@@ -63,6 +63,9 @@ def _session_response(user: User, status: int):
     access = create_access_token(identity=user)
     refresh = create_refresh_token(identity=user)
     response = jsonify({"user": serializers.user(user), "access_token": access, "refresh_token": refresh})
+    # End the read transaction now: the rate limiter's counting after the view talks to Redis,
+    # and under gevent no request may hold a transaction (SQLite's write lock) across network I/O.
+    db.session.rollback()
     # HttpOnly cookies let the browser (and its EventSource) authenticate without
     # script access to the token; the CSRF double-submit cookie guards writes.
     set_access_cookies(response, access)
