@@ -50,6 +50,23 @@ def _bool(env, name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _pem(value: str | None) -> str | None:
+    """A PEM key from an environment variable, where line breaks are often written as \\n;
+    a value that is not PEM is read as the path of a file holding it."""
+    if not value:
+        return None
+    value = value.replace("\\n", "\n").strip()
+    if not value.startswith("-----BEGIN"):
+        try:
+            return Path(value).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"JWT_PUBLIC_KEY is neither a PEM key nor a readable file: {exc}") from exc
+    return value
+
+
+ASYMMETRIC_ALGORITHMS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+
 def _list(env, name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
 
@@ -81,6 +98,14 @@ class Config:
         self.JWT_TOKEN_LOCATION = ["headers", "cookies"]
         self.JWT_ACCESS_TOKEN_EXPIRES = _int(env, "JWT_ACCESS_TOKEN_EXPIRES_SECONDS", 15 * 60)
         self.JWT_REFRESH_TOKEN_EXPIRES = _int(env, "JWT_REFRESH_TOKEN_EXPIRES_SECONDS", 30 * 86400)
+        # The marketplace's own access tokens (payflow/marketplace_tokens.py). Kept apart from
+        # flask-jwt-extended's JWT_ALGORITHM and JWT_PUBLIC_KEY, which are payflow's own tokens'.
+        self.MARKETPLACE_JWT_ISSUER = env.get("JWT_ISSUER") or None
+        self.MARKETPLACE_JWT_AUDIENCE = _list(env, "JWT_AUDIENCE") or None
+        self.MARKETPLACE_JWT_ALGORITHMS = _list(env, "JWT_ALGORITHM") or ["RS256"]
+        self.MARKETPLACE_JWT_PUBLIC_KEY = _pem(env.get("JWT_PUBLIC_KEY"))
+        self.MARKETPLACE_JWT_JWKS_URL = env.get("JWT_JWKS_URL") or None
+        self.MARKETPLACE_JWT_ROLE_CLAIM = env.get("JWT_ROLE_CLAIM") or "role"
         self.FRONTEND_URLS = _list(env, "FRONTEND_URL")
         self.JWT_COOKIE_SECURE = self.secure_cookies()
         # A cross-origin front end only gets the cookie back with SameSite=None (which
@@ -134,6 +159,7 @@ class Config:
                 "JWT_SECRET_KEY is required in production "
                 "(or set PAYFLOW_ENV=development for a random per-process key)"
             )
+        self.validate_marketplace_tokens()
         from limits import parse_many
 
         for name in ("AUTH_RATE_LIMIT_PER_ADDRESS", "AUTH_RATE_LIMIT_PER_ACCOUNT"):
@@ -145,6 +171,21 @@ class Config:
             raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
         if not 0 <= self.PLATFORM_FEE_BPS <= 10000:
             raise ConfigError("PLATFORM_FEE_BPS must be between 0 and 10000")
+
+
+    def validate_marketplace_tokens(self) -> None:
+        keys = [name for name, value in (("JWT_PUBLIC_KEY", self.MARKETPLACE_JWT_PUBLIC_KEY),
+                                         ("JWT_JWKS_URL", self.MARKETPLACE_JWT_JWKS_URL)) if value]
+        if self.MARKETPLACE_JWT_ISSUER and len(keys) != 1:
+            raise ConfigError("JWT_ISSUER needs exactly one of JWT_PUBLIC_KEY and JWT_JWKS_URL to check the "
+                              "marketplace's tokens with")
+        if keys and not self.MARKETPLACE_JWT_ISSUER:
+            raise ConfigError(f"{keys[0]} is set without JWT_ISSUER: whose tokens should it check?")
+        unknown = set(self.MARKETPLACE_JWT_ALGORITHMS) - ASYMMETRIC_ALGORITHMS
+        if unknown:
+            raise ConfigError(f"JWT_ALGORITHM must be public-key algorithms ({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}),"
+                              f" got {', '.join(sorted(unknown))}")
+        self.JWT_DECODE_ALGORITHMS = ["HS256"] + (self.MARKETPLACE_JWT_ALGORITHMS if self.MARKETPLACE_JWT_ISSUER else [])
 
 
 class ProductionConfig(Config):

@@ -46,7 +46,8 @@ def hash_password(password: str) -> str:
 
 def password_matches(password_hash: str | None, password: str) -> bool:
     """False for an account without a password (a marketplace user signs in at the marketplace)."""
-    return _off_the_event_loop(check_password_hash, password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    matches = _off_the_event_loop(check_password_hash, password_hash or _DUMMY_HASH, password)
+    return matches and bool(password_hash)
 
 
 def normalise_email(email: str) -> str:

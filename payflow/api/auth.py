@@ -16,7 +16,7 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from .. import accounts, rate_limits, serializers
+from .. import accounts, marketplace_tokens, rate_limits, serializers
 from ..errors import Forbidden
 from ..extensions import db, jwt
 from ..models import User
@@ -39,7 +39,13 @@ def _claims(user):
 
 @jwt.user_lookup_loader
 def _load_user(_header, payload):
+    if marketplace_tokens.is_marketplace_token(payload):
+        return marketplace_tokens.user_for(payload)
     return db.session.get(User, payload["sub"])
+
+
+jwt.decode_key_loader(marketplace_tokens.decode_key)
+jwt.token_verification_loader(marketplace_tokens.verify_claims)
 
 
 def authenticated(*roles: str):

@@ -21,11 +21,11 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask_jwt_extended import current_user, decode_token, get_jwt, verify_jwt_in_request
 
-from .. import metrics
+from .. import marketplace_tokens, metrics
 from ..api import schemas
 from ..api.openapi import Header, Raw, operation
 from ..api.validation import StreamQuery
-from ..errors import Unauthorized
+from ..errors import PayflowError, Unauthorized
 from ..extensions import db, redis_client
 from ..models import User
 from . import history, sse
@@ -84,10 +84,13 @@ def _access_token_claims() -> dict:
         claims = decode_token(token)
     except pyjwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired", code="token_expired") from exc
+    except PayflowError:
+        raise
     except Exception as exc:  # PyJWT's and flask-jwt-extended's decode errors alike
         raise Unauthorized("invalid token", code="invalid_token") from exc
     if claims.get("type") != "access" or not claims.get("sub"):
         raise Unauthorized("invalid token: not an access token", code="invalid_token")
+    marketplace_tokens.verify_claims({}, claims)
     return claims
 
 
@@ -97,6 +100,8 @@ def _authenticate() -> tuple[str, int]:
     if token:
         return _read_stream_token(token)
     claims = _access_token_claims()
+    if marketplace_tokens.is_marketplace_token(claims):
+        return marketplace_tokens.user_id_for(claims), int(claims["exp"])
     return str(claims["sub"]), int(claims["exp"])
 
 
