@@ -137,6 +137,10 @@ class Config:
         # Hash passwords in gevent's thread pool (the web process): scrypt would stall every
         # other request and stream of the process for its ~50 ms otherwise.
         self.PASSWORD_HASHING_IN_THREADS = _bool(env, "PASSWORD_HASHING_IN_THREADS", True)
+        # Hosts that share no disk (Heroku dynos, containers) add up each other's figures through
+        # Redis (payflow/metrics_store.py); 0 turns it off.
+        self.METRICS_PUSH_INTERVAL_SECONDS = _int(env, "METRICS_PUSH_INTERVAL_SECONDS", 15)
+        self.METRICS_HOST_ID = env.get("METRICS_HOST_ID") or env.get("DYNO") or None
         self.LOG_FORMAT = (env.get("LOG_FORMAT") or "text").lower()
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
 

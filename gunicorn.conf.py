@@ -28,6 +28,22 @@ if os.environ.get("LOG_FORMAT", "text").lower() == "json":
 control_socket_disable = True
 
 
+def on_starting(server):
+    """Clear figures left by processes of an earlier run in PROMETHEUS_MULTIPROC_DIR."""
+    from payflow.metrics_store import prune_dead_processes
+
+    removed = prune_dead_processes()
+    if removed:
+        server.log.info("metrics: cleared %d files of processes that no longer run", removed)
+
+
+def child_exit(server, worker):
+    """A worker died or was replaced: its live gauges (open streams) stop counting."""
+    from payflow.metrics_store import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker):
     """End open event streams as soon as this worker is told to stop (deploy, restart).
 
@@ -44,3 +60,22 @@ def post_worker_init(worker):
         shutdown_all()
 
     gevent.spawn(watch)
+    gevent.spawn(_push_metrics, worker)
+
+
+def _push_metrics(worker):
+    """For hosts that share no disk: this host's figures to Redis, for the other hosts' /metrics."""
+    import gevent
+
+    from payflow.extensions import redis_client
+    from payflow.metrics_store import push
+
+    app = worker.wsgi
+    interval = app.config["METRICS_PUSH_INTERVAL_SECONDS"]
+    while interval > 0 and worker.alive:
+        try:
+            with app.app_context():
+                push(redis_client.client, app.config)
+        except Exception as exc:  # Redis away: the next round tries again
+            worker.log.debug("metrics push skipped: %s", exc)
+        gevent.sleep(interval)
