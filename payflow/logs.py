@@ -81,9 +81,10 @@ def json_formatter() -> logging.Formatter:
     from pythonjsonlogger.json import JsonFormatter
 
     return JsonFormatter(
-        "{asctime}{levelname}{name}{message}",
+        "{levelname}{name}{message}",
         style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        timestamp="time",  # ISO 8601, UTC
+        rename_fields={"levelname": "level", "name": "logger"},
         # ``context`` is the text rendering of the same fields; JSON has them as keys.
         reserved_attrs=[*_reserved_attrs(), "context"],
         json_ensure_ascii=False,
