@@ -54,8 +54,9 @@ def ensure_venv() -> None:
     print("payflow: installing requirements-dev.txt into .venv"
           + (" (the first time takes a few minutes; pip shows its progress)" if first else ""), flush=True)
     pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check"]
-    # The first install downloads a lot: show pip's own progress; later ones only say what changed.
-    verbosity = ["--progress-bar", "on"] if first else ["-q"]
+    # The first install downloads a lot: pip shows what it fetches (and its progress bars on a
+    # terminal); later ones are quiet.
+    verbosity = [] if first else ["-q"]
     subprocess.check_call([*pip, "install", *verbosity, "-r", str(ROOT / "requirements-dev.txt")], cwd=ROOT)
     STAMP.write_text(requirements_digest())
 
