@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 import jwt as pyjwt
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .errors import Forbidden, PayflowError, Unauthorized
