@@ -15,7 +15,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue, SimpleWorker
 
-from payflow import publisher
+from payflow import metrics_store, publisher
 from payflow.extensions import db, redis_client
 from payflow.webhooks import inbox
 
@@ -54,9 +54,15 @@ def housekeeping_once(app: Flask) -> None:
 
 
 def start_housekeeping(app: Flask, stop: threading.Event) -> threading.Thread:
+    pusher = metrics_store.Pusher(app.config["METRICS_PUSH_INTERVAL_SECONDS"])
+
     def loop():
-        while not stop.wait(app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"]):
+        while not stop.wait(min(app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"], pusher.interval or 3600)):
             try:
+                if pusher.due():
+                    with app.app_context():
+                        # For hosts that share no disk: this host's figures, for the web's /metrics.
+                        metrics_store.push(redis_client.client, app.config)
                 housekeeping_once(app)
             except redis.RedisError as exc:
                 log.warning("housekeeping skipped, Redis unavailable: %s", exc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -40,12 +40,19 @@ class User(TimestampMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("usr"))
-    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
-    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    # A marketplace user may have no email (or one already taken here) and has no password.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Who the marketplace says this is (its token's iss and sub); null for payflow's own accounts.
+    external_issuer: Mapped[str | None] = mapped_column(String(255))
+    external_subject: Mapped[str | None] = mapped_column(String(255))
 
-    __table_args__ = (CheckConstraint("role IN ('company', 'influencer', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('company', 'influencer', 'admin')", name="role"),
+        UniqueConstraint("external_issuer", "external_subject", name="uq_users_external_issuer_external_subject"),
+    )
 
 
 class Payment(TimestampMixin, db.Model):

@@ -11,7 +11,10 @@ from ..pagination import page
 from ..models import Payment
 from ..stripe_api import gateway
 from .auth import authenticated
-from .validation import ConfirmPaymentBody, CreatePaymentBody, EmptyBody, RawCardBody, RefundBody, parse
+from . import schemas
+from .openapi import IDEMPOTENCY_KEY, operation
+from .validation import (ConfirmPaymentBody, CreatePaymentBody, EmptyBody, PageQuery, RawCardBody, RefundBody,
+                         parse)
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -21,6 +24,9 @@ def _payment_json(payment):
 
 
 @bp.post("")
+@operation("Create a payment to an influencer", tag="payments", body=CreatePaymentBody, errors=(422, 502),
+           responses={201: schemas.Payment},
+           description="Creates a Stripe PaymentIntent; the payment is PENDING with a clientSecret for Stripe.js.")
 @authenticated("company")
 def create():
     body = parse(CreatePaymentBody)
@@ -29,12 +35,15 @@ def create():
 
 
 @bp.get("")
+@operation("The caller's payments, newest first", tag="payments", query=PageQuery,
+           responses={200: schemas.PaymentPage})
 @authenticated()
 def list_payments():
     return jsonify(page(payments.visible_to(current_user), Payment.id, request.args, _payment_json))
 
 
 @bp.get("/<payment_id>")
+@operation("One payment", tag="payments", responses={200: schemas.Payment})
 @authenticated()
 def get(payment_id):
     return jsonify(_payment_json(payments.get_payment(current_user, payment_id)))
@@ -57,6 +66,10 @@ def _confirm(payment_id: str, payment_method: str):
 
 
 @bp.post("/<payment_id>/confirm")
+@operation("Confirm the payment server-side with a PaymentMethod", tag="payments", body=ConfirmPaymentBody,
+           headers=(IDEMPOTENCY_KEY,), errors=(409, 502),
+           responses={200: schemas.Payment, 402: schemas.PaymentDeclined},
+           description="On a FAILED payment this makes a new attempt and confirms it in one call.")
 @authenticated("company")
 def confirm(payment_id):
     body = parse(ConfirmPaymentBody)
@@ -64,6 +77,9 @@ def confirm(payment_id):
 
 
 @bp.post("/<payment_id>/test-card")
+@operation("Pay with a test card number (test mode only)", tag="payments", body=RawCardBody, errors=(409, 502),
+           responses={200: schemas.Payment, 402: schemas.PaymentDeclined},
+           description="Absent (404) with a live Stripe key: live card numbers go to Stripe.js, never to payflow.")
 @authenticated("company")
 def test_card(payment_id):
     """The dashboard's test-mode card form: a PaymentMethod from raw test numbers, then /confirm.
@@ -87,6 +103,8 @@ def test_card(payment_id):
 
 
 @bp.post("/<payment_id>/retry")
+@operation("A new attempt (PaymentIntent) for a FAILED payment", tag="payments", body=EmptyBody,
+           body_required=False, headers=(IDEMPOTENCY_KEY,), errors=(409, 502), responses={200: schemas.Payment})
 @authenticated("company")
 def retry(payment_id):
     parse(EmptyBody, optional=True)
@@ -94,6 +112,8 @@ def retry(payment_id):
 
 
 @bp.post("/<payment_id>/release")
+@operation("Release the escrow to the influencer, minus the platform fee", tag="payments", body=EmptyBody,
+           body_required=False, headers=(IDEMPOTENCY_KEY,), errors=(409,), responses={200: schemas.Payment})
 @authenticated("company")
 def release(payment_id):
     parse(EmptyBody, optional=True)
@@ -101,6 +121,9 @@ def release(payment_id):
 
 
 @bp.post("/<payment_id>/refund")
+@operation("Request a refund of all or part of the payment", tag="payments", body=RefundBody, body_required=False,
+           headers=(IDEMPOTENCY_KEY,), errors=(409, 422, 502), responses={202: schemas.RefundRequested},
+           description="The payment changes when Stripe confirms the refund (charge.refunded).")
 @authenticated("company", "admin")
 def refund(payment_id):
     body = parse(RefundBody, optional=True)

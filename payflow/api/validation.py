@@ -113,3 +113,28 @@ def parse(model: type[Body], *, optional: bool = False):
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(_describe(exc), code="invalid_request") from exc
+
+
+# --- query strings (declared for the OpenAPI document; ``pagination`` checks the same bounds) ---
+
+
+class PageQuery(BaseModel):
+    cursor: StrictStr | None = Field(None, description="nextCursor of the previous page")
+    limit: Annotated[int, Field(ge=1, le=100, description="items per page")] = 20
+
+
+class WalletLinesQuery(PageQuery):
+    currency: Annotated[StrictStr | None, Field(description="only this currency (ISO 4217)")] = None
+
+
+class NotificationsQuery(PageQuery):
+    unread: Annotated[Literal["1", "true", "0", "false"] | None, Field(description="1 or true: unread only")] = None
+
+
+class InfluencerQuery(BaseModel):
+    email: Annotated[StrictStr, Field(min_length=1, max_length=254, description="the influencer's exact email")]
+
+
+class StreamQuery(BaseModel):
+    token: StrictStr | None = Field(None, description="a stream token, for clients that cannot send headers")
+    lastEventId: StrictStr | None = Field(None, description="resume after this event id (as Last-Event-ID)")

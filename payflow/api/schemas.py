@@ -1,0 +1,214 @@
+"""The shapes of the API's answers (SPEC section 4), as pydantic models.
+
+They are what ``/openapi.json`` says each route answers, and the tests hold the
+serializers (``payflow.serializers``, ``payflow.wallet``) to them: a field added to an
+answer but not here, or a type that differs, fails the tests rather than surprising a
+client generated from the document. Amounts are integers in the currency's minor unit;
+timestamps are ISO 8601 UTC strings ending in ``Z``.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import payments as payment_states
+from .. import payouts as payout_states
+
+Timestamp = Annotated[str, Field(description="ISO 8601 UTC, e.g. 2026-11-27T05:13:34.209765Z",
+                                 pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
+MinorUnits = Annotated[int, Field(description="integer amount in the currency's minor unit (5000 = 50.00 USD)")]
+Currency = Annotated[str, Field(description="lowercase ISO 4217", pattern=r"^[a-z]{3}$")]
+Cursor = Annotated[str | None, Field(description="pass as ?cursor= for the next page; null on the last page")]
+
+PaymentStatus = Literal[payment_states.PENDING, payment_states.PROCESSING, payment_states.HELD,
+                        payment_states.RELEASED, payment_states.FAILED, payment_states.CANCELED,
+                        payment_states.REFUNDED, payment_states.PARTIALLY_REFUNDED, payment_states.DISPUTED]
+PayoutStatus = Literal[payout_states.PENDING, payout_states.IN_TRANSIT, payout_states.COMPLETED,
+                       payout_states.FAILED, payout_states.CANCELED]
+
+
+class Answer(BaseModel):
+    # Exactly these fields: an answer that grows a field must say so here first.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    code: str = Field(description="machine-readable reason, e.g. invalid_request, insufficient_funds")
+    message: str = Field(description="what went wrong, for a person")
+
+
+class Error(Answer):
+    """Every error: ``{"error": {"code", "message"}}``; some add details (``payment`` on a decline)."""
+
+    error: ErrorDetail
+
+
+class User(Answer):
+    id: str
+    email: str | None = Field(description="null for a marketplace user whose token carried no email")
+    role: Literal["company", "influencer", "admin"]
+    name: str
+    createdAt: Timestamp
+
+
+class Session(Answer):
+    user: User
+    access_token: str
+    refresh_token: str
+
+
+class AccessToken(Answer):
+    access_token: str
+
+
+class Me(Answer):
+    user: User
+
+
+class LoggedOut(Answer):
+    loggedOut: Literal[True]
+
+
+class Payment(Answer):
+    id: str
+    status: PaymentStatus
+    amount: MinorUnits
+    currency: Currency
+    description: str
+    companyId: str
+    influencerId: str
+    feeAmount: MinorUnits
+    refundedAmount: MinorUnits
+    failureMessage: str | None
+    stripePaymentIntentId: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    heldAt: Timestamp | None
+    releasedAt: Timestamp | None
+    clientSecret: str | None = Field(None, description="for Stripe.js; only the paying company sees it")
+
+
+class PaymentPage(Answer):
+    items: list[Payment]
+    nextCursor: Cursor
+
+
+class PaymentDeclinedDetail(ErrorDetail):
+    payment: Payment
+
+
+class PaymentDeclined(Answer):
+    """402 ``card_declined``: the payment, now FAILED (a retry is allowed), comes with the error."""
+
+    error: PaymentDeclinedDetail
+
+
+class RefundRequested(Answer):
+    paymentId: str
+    refundId: str
+    amount: MinorUnits
+    status: Literal["requested"]
+
+
+class Payout(Answer):
+    id: str
+    status: PayoutStatus
+    amount: MinorUnits
+    currency: Currency
+    influencerId: str
+    stripePayoutId: str | None
+    failureMessage: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
+
+
+class PayoutPage(Answer):
+    items: list[Payout]
+    nextCursor: Cursor
+
+
+class WalletLine(Answer):
+    """One ledger line of the wallet, signed as the balance it belongs to moved."""
+
+    id: str
+    type: str = Field(description="the ledger transaction's kind, e.g. release, payout, refund_clawback")
+    bucket: Literal["available", "pending", "receivable"]
+    amount: int = Field(description="signed, in minor units: +500 on available is 5.00 more to withdraw")
+    currency: Currency
+    description: str
+    paymentId: str | None
+    payoutId: str | None
+    createdAt: Timestamp
+
+
+class WalletLinePage(Answer):
+    items: list[WalletLine]
+    nextCursor: Cursor
+
+
+class Wallet(Answer):
+    currency: Currency
+    availableBalance: MinorUnits
+    pendingBalance: MinorUnits = Field(description="net of this influencer's payments still held in escrow")
+    receivableBalance: MinorUnits = Field(description="owed by the influencer (a refund after release the wallet "
+                                                      "could not cover)")
+    lastTransaction: WalletLine | None
+
+
+class Wallets(Answer):
+    wallets: list[Wallet]
+
+
+class Notification(Answer):
+    id: str
+    kind: Literal["success", "error", "info"]
+    message: str
+    paymentId: str | None
+    payoutId: str | None
+    read: bool
+    readAt: Timestamp | None
+    createdAt: Timestamp
+
+
+class NotificationPage(Answer):
+    items: list[Notification]
+    nextCursor: Cursor
+
+
+class StreamToken(Answer):
+    token: str = Field(description="for ?token= on GET /payments/stream; opens streams only")
+    expiresAt: Timestamp
+    expiresIn: int = Field(description="seconds")
+
+
+class WebhookReceived(Answer):
+    received: Literal[True]
+    eventType: str
+    duplicate: Literal[True] | None = Field(None, description="present when the event id was already recorded")
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Readiness(Answer):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(description="database and redis: ok, or why not")
+
+
+class InfluencerRef(Answer):
+    id: str
+    name: str
+
+
+class StripeEvent(BaseModel):
+    """A Stripe Event object (https://docs.stripe.com/api/events/object), signed by Stripe."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str
+    data: dict = Field(description="{object: the Stripe object the event is about}")
