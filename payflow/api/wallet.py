@@ -8,6 +8,7 @@ from sqlalchemy import select
 from .. import payouts, serializers, wallet
 from ..errors import NotFound
 from ..extensions import db
+from ..idempotency import idempotent
 from ..models import LedgerEntry, Notification, Payout, utcnow
 from ..pagination import page
 from ..unit_of_work import atomic
@@ -33,10 +34,12 @@ def wallet_transactions():
 
 @bp.post("/payouts")
 @authenticated("influencer")
+@idempotent
 def create_payout():
     body = parse(PayoutBody)
     payout = payouts.request_payout(current_user, body.amount, body.currency)
-    return jsonify(serializers.payout(payout)), 201
+    # 202: Stripe has not confirmed it yet (no definite answer); it stays PENDING, money on its way.
+    return jsonify(serializers.payout(payout)), 202 if payouts.awaiting_stripe(payout) else 201
 
 
 @bp.get("/payouts")
