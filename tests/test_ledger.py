@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from payflow import ledger, payments, payouts, serializers, wallet
-from payflow.errors import InsufficientFunds, InvalidTransition, StripeUnavailable, UnbalancedTransaction
+from payflow.errors import InsufficientFunds, InvalidTransition, StripeRefused, UnbalancedTransaction
 from payflow.extensions import db
 from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout
 from payflow.unit_of_work import atomic
@@ -469,7 +469,7 @@ def test_a_canceled_payout_returns_the_funds_to_the_wallet(factory):
 def test_a_payout_stripe_refuses_is_failed_at_once_with_the_money_back_in_the_wallet(factory):
     influencer = factory.funded_influencer(10000, "usd")  # localstripe pays out in EUR only
 
-    with pytest.raises(StripeUnavailable) as refused:
+    with pytest.raises(StripeRefused) as refused:
         payouts.request_payout(influencer, 4000, "usd")
 
     assert refused.value.details["status"] == payouts.FAILED
@@ -487,7 +487,7 @@ def test_requesting_more_than_is_available_is_refused_and_writes_nothing(factory
     with pytest.raises(InsufficientFunds) as refused:
         payouts.request_payout(influencer, 10001, "eur")
 
-    assert refused.value.details == {"availableBalance": 10000}
+    assert refused.value.details == {"availableBalance": 10000, "largestPayableAmount": 10000}
     assert ledger_size() == before
     assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
     assert balances(influencer, "eur") == wallet_of(available=10000)

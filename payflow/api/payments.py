@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from flask_jwt_extended import current_user
 
-from .. import payments, serializers
-from ..errors import Forbidden, InvalidTransition, NotFound, PaymentDeclined
-from ..extensions import db
+from .. import payments, refunds, serializers
+from ..errors import Forbidden, InvalidTransition, NotFound, PaymentDeclined, StripeOutcomeUnknown
+from ..idempotency import idempotent
 from ..pagination import page
 from ..models import Payment
 from ..stripe_api import gateway
+from ..unit_of_work import atomic
 from .auth import authenticated
 from .validation import ConfirmPaymentBody, CreatePaymentBody, EmptyBody, RawCardBody, RefundBody, parse
 
@@ -22,6 +23,7 @@ def _payment_json(payment):
 
 @bp.post("")
 @authenticated("company")
+@idempotent
 def create():
     body = parse(CreatePaymentBody)
     payment = payments.create_payment(current_user, body.influencerId, body.amount, body.currency, body.description)
@@ -53,11 +55,15 @@ def _confirm(payment_id: str, payment_method: str):
         # The decline is recorded (FAILED, retry allowed); the client gets the payment with it.
         exc.details = {**exc.details, "payment": _payment_json(payments.get_payment(current_user, payment_id))}
         raise
+    except StripeOutcomeUnknown:
+        # Stripe may have charged the card: the payment is being confirmed, and its webhook says how.
+        return jsonify(_payment_json(payments.get_payment(current_user, payment_id))), 202
     return jsonify(_payment_json(payment))
 
 
 @bp.post("/<payment_id>/confirm")
 @authenticated("company")
+@idempotent
 def confirm(payment_id):
     body = parse(ConfirmPaymentBody)
     return _confirm(payment_id, body.paymentMethod)
@@ -65,6 +71,7 @@ def confirm(payment_id):
 
 @bp.post("/<payment_id>/test-card")
 @authenticated("company")
+@idempotent
 def test_card(payment_id):
     """The dashboard's test-mode card form: a PaymentMethod from raw test numbers, then /confirm.
 
@@ -72,12 +79,12 @@ def test_card(payment_id):
     if not accepts_test_cards(current_app.config):
         raise NotFound("test cards are accepted only when Stripe is in test mode")
     body = parse(RawCardBody)
-    payment = payments.get_payment(current_user, payment_id)
-    if payment.company_id != current_user.id:
-        raise Forbidden("only the paying company can confirm this payment")
-    if payment.status not in (payments.PENDING, payments.FAILED):
-        raise InvalidTransition(f"payment {payment.id} is {payment.status}; only PENDING or FAILED can be paid")
-    db.session.rollback()  # hold no transaction (nor SQLite's write lock) across the call to Stripe
+    with atomic():
+        payment = payments.get_payment(current_user, payment_id)
+        if payment.company_id != current_user.id:
+            raise Forbidden("only the paying company can confirm this payment")
+        if payment.status not in (payments.PENDING, payments.FAILED):
+            raise InvalidTransition(f"payment {payment.id} is {payment.status}; only PENDING or FAILED can be paid")
     try:
         method = gateway().create_test_payment_method(body.number, body.expMonth, body.expYear, body.cvc)
     except PaymentDeclined as exc:
@@ -88,6 +95,7 @@ def test_card(payment_id):
 
 @bp.post("/<payment_id>/retry")
 @authenticated("company")
+@idempotent
 def retry(payment_id):
     parse(EmptyBody, optional=True)
     return jsonify(_payment_json(payments.retry_payment(current_user, payment_id)))
@@ -95,6 +103,7 @@ def retry(payment_id):
 
 @bp.post("/<payment_id>/release")
 @authenticated("company")
+@idempotent
 def release(payment_id):
     parse(EmptyBody, optional=True)
     return jsonify(_payment_json(payments.release_payment(current_user, payment_id)))
@@ -102,9 +111,8 @@ def release(payment_id):
 
 @bp.post("/<payment_id>/refund")
 @authenticated("company", "admin")
+@idempotent
 def refund(payment_id):
     body = parse(RefundBody, optional=True)
-    result = payments.request_refund(
-        current_user, payment_id, body.amount, idempotency_key=request.headers.get("Idempotency-Key")
-    )
-    return jsonify(result), 202
+    refund = refunds.request_refund(current_user, payment_id, body.amount)
+    return jsonify(serializers.refund(refund)), 202
