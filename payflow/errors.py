@@ -76,10 +76,6 @@ class StripeOutcomeUnknown(StripeError):
     code = "stripe_outcome_unknown"
 
 
-# The name older callers know: any Stripe failure.
-StripeUnavailable = StripeError
-
-
 class TransactionOpenDuringNetworkCall(RuntimeError):
     """A programming error: a call to Stripe while the database session holds a transaction
     (and on SQLite the write lock, on PostgreSQL row locks and a snapshot) open."""

@@ -4,7 +4,8 @@ Each call takes plain values (ids, amounts, strings), never ORM objects: a calle
 captures what it needs inside its ``atomic()`` block, so that reading an expired
 attribute after the commit cannot open a new transaction just before the call.
 
-No call is made while the database session holds a transaction: on SQLite that
+No call is made while the database session holds a transaction, nor inside an
+``atomic()`` block (which would hold one as soon as it touched a row): on SQLite that
 would be the database's write lock (every transaction begins ``IMMEDIATE``), on
 PostgreSQL row locks and a snapshot, held for as long as Stripe takes to answer.
 ``_refuse_inside_transaction`` enforces it on every call, in production as in tests
@@ -33,7 +34,7 @@ import stripe
 from flask import Flask, current_app, has_app_context
 
 from .errors import PaymentDeclined, StripeOutcomeUnknown, StripeRefused, TransactionOpenDuringNetworkCall
-from .extensions import db
+from .extensions import WRITE_TRANSACTION, db
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,17 @@ REFUSED_CALLS: deque[str] = deque(maxlen=100)
 def _refuse_inside_transaction(action: str) -> None:
     if not has_app_context():
         return
-    if db.session().in_transaction():
+    if WRITE_TRANSACTION.get() or db.session().in_transaction():
         REFUSED_CALLS.append(action)
         log.error("stripe.call_in_transaction action=%r", action)
         raise TransactionOpenDuringNetworkCall(
             f"Stripe {action} called with a database transaction open; commit or roll back first"
         )
+
+
+def _metadata(obj) -> dict:
+    metadata = getattr(obj, "metadata", None)
+    return metadata.to_dict() if metadata else {}
 
 
 def _message(exc: stripe.StripeError) -> str:
@@ -120,7 +126,7 @@ class StripeGateway:
         with _call("refund lookup"):
             refunds = self.client.v1.refunds.list(params={"payment_intent": payment_intent, "limit": 100})
             for refund in refunds.auto_paging_iter():
-                if (refund.metadata or {}).get("refund_id") == refund_id:
+                if _metadata(refund).get("refund_id") == refund_id:
                     return refund
         return None
 
@@ -139,7 +145,7 @@ class StripeGateway:
         params = {"created": {"gte": moment - 3600, "lte": moment + 3600}, "limit": 100}
         with _call("payout lookup"):
             for payout in self.client.v1.payouts.list(params=params).auto_paging_iter():
-                if (payout.metadata or {}).get("payout_id") == payout_id:
+                if _metadata(payout).get("payout_id") == payout_id:
                     return payout
         return None
 
