@@ -386,6 +386,8 @@ def _set_refund_status(payment: Payment, status: str) -> None:
     if payment.status == DISPUTED:
         payment.status_before_dispute = status
         payment.updated_at = utcnow()
+    elif payment.status == status:  # a refund from before the release put back after it: still RELEASED
+        payment.updated_at = utcnow()
     else:
         _move(payment, status)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import func, select
 
-from payflow import ledger, payments, payouts, wallet
-from payflow.errors import InsufficientFunds, InvalidTransition
+from payflow import ledger, payments, payouts, refunds, wallet
+from payflow.errors import InsufficientFunds, InvalidTransition, Unprocessable
 from payflow.extensions import db
-from payflow.models import LedgerEntry, LedgerTransaction, Payment, Payout, User
+from payflow.models import LedgerEntry, LedgerTransaction, Payment, Payout, Refund, User
 from payflow.unit_of_work import atomic
 
 def race(app, *contenders, timeout: float = 30.0) -> list:
@@ -234,3 +233,19 @@ def test_two_releases_at_once_to_an_influencer_who_owes_settle_the_debt_only_onc
     view = wallet.wallet_view(influencer.id, "eur")
     assert (view["availableBalance"], view["receivableBalance"]) == (9000 + 9000 - 8000, 0)
     assert_books_balance()
+
+
+def test_two_refund_requests_that_together_exceed_the_payment_let_only_one_through(app, factory):
+    payment = factory.payment(amount=5000, status=payments.HELD)
+    company_id, payment_id = payment.company_id, payment.id
+    db.session.commit()
+
+    def refund():
+        return refunds.request_refund(db.session.get(User, company_id), payment_id, 3000).id
+
+    outcomes = race(app, refund, refund)
+
+    assert len(successes(outcomes)) == 1, outcomes
+    [refused] = errors(outcomes)
+    assert isinstance(refused, Unprocessable) and refused.details == {"refundable": 2000}, refused
+    assert db.session.scalar(select(func.count()).select_from(Refund)) == 1
