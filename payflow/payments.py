@@ -42,6 +42,7 @@ from .errors import (
     NotReady,
     PaymentDeclined,
     PayflowError,
+    StripeOutcomeUnknown,
     Unprocessable,
 )
 from .extensions import db
@@ -218,8 +219,9 @@ def _start_attempt(payment_id: str, request: dict) -> str:
 def confirm_payment(company: User, payment_id: str, payment_method: str) -> Payment:
     """Confirm server-side with a saved or test payment method; a failed payment starts a new attempt.
 
-    Raises ``PaymentDeclined`` (the payment is then FAILED) and ``StripeOutcomeUnknown`` (the
-    payment is left as it is: the card may have been charged, and its webhook will say).
+    Raises ``PaymentDeclined`` (the payment is then FAILED) and ``StripeOutcomeUnknown`` when
+    neither the confirmation nor a look-up of the intent got an answer: the payment is left as
+    it is (the card may have been charged), and its webhook will say.
     """
     with atomic():
         payment = _owned_by_company(company, payment_id, "confirm")
@@ -236,6 +238,8 @@ def confirm_payment(company: User, payment_id: str, payment_method: str) -> Paym
         with atomic():
             record_failed(lock_payment(payment_id), intent_id, exc.message)
         raise
+    except StripeOutcomeUnknown:
+        intent = gateway().retrieve_payment_intent(intent_id)  # what did Stripe do? (raises if still silent)
     with atomic():
         apply_intent(lock_payment(payment_id), intent)
     return db.session.get(Payment, payment_id)

@@ -270,3 +270,37 @@ def test_after_the_key_expired_a_refund_is_looked_up_by_its_id_and_one_never_mad
     assert _refund(never_id).status == refunds.FAILED
     assert len(stripe_standin.executed("POST", "/v1/refunds")) == 1
     assert refunds.refundable(db.session.get(type(payment), payment.id)) == 4000
+
+
+# --- confirming a payment ------------------------------------------------------------------
+
+
+def test_a_confirmation_whose_answer_is_lost_is_resolved_by_looking_the_intent_up(client, factory, stripe_standin):
+    payment = factory.payment(amount=5000)
+    card = factory.card()
+    stripe_standin.drop_answers("POST", f"/v1/payment_intents/{payment.stripe_payment_intent_id}/confirm")
+
+    response = client.post(f"/payments/{payment.id}/confirm", json={"paymentMethod": card},
+                           headers=factory.headers(payment.company))
+
+    assert response.status_code == 200 and response.get_json()["status"] == "HELD"
+    assert len(stripe_standin.executed("POST", f"/v1/payment_intents/{payment.stripe_payment_intent_id}/confirm")) == 1
+    assert wallet_view(payment.influencer_id, "usd")["pendingBalance"] == 4500
+
+
+def test_a_confirmation_stripe_stays_silent_about_is_accepted_and_settled_by_its_webhook(
+    app, client, factory, stripe_standin
+):
+    payment = factory.payment(amount=5000)
+    card = factory.card()
+    stripe_standin.drop_answers("POST", f"/v1/payment_intents/{payment.stripe_payment_intent_id}/confirm")
+    stripe_standin.drop_answers("GET", f"/v1/payment_intents/{payment.stripe_payment_intent_id}")
+
+    response = client.post(f"/payments/{payment.id}/confirm", json={"paymentMethod": card},
+                           headers=factory.headers(payment.company))
+
+    assert response.status_code == 202 and response.get_json()["status"] == "PENDING"
+    event = simulate.event_for("payment_intent.succeeded", payment=db.session.get(type(payment), payment.id))
+    assert deliver(client, event).status_code == 200
+    run_jobs(app)
+    assert client.get(f"/payments/{payment.id}", headers=factory.headers(payment.company)).get_json()["status"] == "HELD"
