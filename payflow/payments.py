@@ -10,12 +10,17 @@ Design
        ▼     ▶   FAILED ─retry▶ PENDING     (refunds, before or after release)
     CANCELED                 HELD/RELEASED/... ◀─▶ DISPUTED (won: back; lost: a refund)
 
+A refund that fails at Stripe after it was applied takes a payment back from
+(PARTIALLY_)REFUNDED to HELD, RELEASED or PARTIALLY_REFUNDED (``record_refund_reversed``):
+the only way out of REFUNDED.
+
 Two kinds of function change a payment, and both go through ``_move``, which
 refuses any transition not in ``TRANSITIONS``:
 
 * commands from people (``create_payment``, ``confirm_payment``, ``retry_payment``,
-  ``release_payment``, ``request_refund``): authorise, call Stripe outside any
-  database transaction, then apply what Stripe answered;
+  ``release_payment``; refunds are requested through ``refunds``): authorise and write
+  in one transaction, capturing the plain values the call needs, call Stripe after the
+  commit, then apply what Stripe answered in a transaction of its own;
 * facts from Stripe (``record_*``): applied by the webhook jobs and by confirm's
   own answer. Each is idempotent and order-tolerant: a fact already applied, or
   one that would move a payment backwards (a late failure after a success), changes
@@ -436,7 +441,6 @@ def record_refund_reversed(payment: Payment, amount: int, refund_id: str) -> boo
     payment.refund_reversed_amount += amount
     if released:
         payment.fee_amount = platform_fee(new_remaining, payment.fee_bps)
-    if released:
         # as after any refund: refunds made before the release ended with it, only later ones show
         refunded_at_release = payment.amount - ledger.released_gross(payment.id)
         new_status = PARTIALLY_REFUNDED if payment.refunded_amount > refunded_at_release else RELEASED

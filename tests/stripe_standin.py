@@ -121,16 +121,26 @@ class StripeStandIn:
         query = parse_qsl(parts.query, keep_blank_values=True)
         created = {k: int(v) for k, v in query if k in ("created[gte]", "created[lte]")}
         if created and method == "GET" and parts.path == "/v1/payouts":
-            query = [(k, v) for k, v in query if k not in created]
+            return self._payouts_created(headers, created.get("created[gte]", 0), created.get("created[lte]", 2**63))
         url = f"{self.upstream}{parts.path}" + (f"?{urlencode(query)}" if query else "")
         response = requests.request(method, url, headers=headers, data=body, timeout=30)
-        content = response.content
-        if created and response.status_code == 200:
-            listing = response.json()
-            low, high = created.get("created[gte]", 0), created.get("created[lte]", 2**63)
-            listing["data"] = [item for item in listing["data"] if low <= item["created"] <= high]
-            content = json.dumps(listing).encode()
-        return response.status_code, content
+        return response.status_code, response.content
+
+    def _payouts_created(self, headers: dict, low: int, high: int) -> tuple[int, bytes]:
+        """Every payout created in [low, high], on one page (localstripe has no such filter)."""
+        found, after = [], None
+        while True:
+            params = {"limit": 100, **({"starting_after": after} if after else {})}
+            response = requests.get(f"{self.upstream}/v1/payouts", params=params, headers=headers, timeout=30)
+            if response.status_code != 200:
+                return response.status_code, response.content
+            page = response.json()
+            found += [item for item in page["data"] if low <= item["created"] <= high]
+            if not page["has_more"] or not page["data"]:
+                break
+            after = page["data"][-1]["id"]
+        listing = {"object": "list", "url": "/v1/payouts", "has_more": False, "data": found}
+        return 200, json.dumps(listing).encode()
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes] | None:
         method, path = handler.command, handler.path

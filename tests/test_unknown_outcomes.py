@@ -30,10 +30,18 @@ KEY_EXPIRED = timedelta(hours=25)
 
 
 def _at_stripe(localstripe, resource: str, **params) -> list[dict]:
-    response = requests.get(f"{localstripe.url}/v1/{resource}", params={"limit": 100, **params},
-                            headers={"Authorization": "Bearer sk_test_payflow"}, timeout=10)
-    response.raise_for_status()
-    return response.json()["data"]
+    """Every object of a kind at localstripe (all pages: the session's other tests made many)."""
+    found, after = [], None
+    while True:
+        page_params = {"limit": 100, **params, **({"starting_after": after} if after else {})}
+        response = requests.get(f"{localstripe.url}/v1/{resource}", params=page_params,
+                                headers={"Authorization": "Bearer sk_test_payflow"}, timeout=10)
+        response.raise_for_status()
+        page = response.json()
+        found += page["data"]
+        if not page["has_more"] or not page["data"]:
+            return found
+        after = page["data"][-1]["id"]
 
 
 def _payouts_at_stripe(localstripe, payout_id: str) -> list[dict]:
