@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -69,6 +70,52 @@ ASYMMETRIC_ALGORITHMS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "
 
 def _list(env, name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_origin(value: str, name: str = "FRONTEND_URL") -> str:
+    """The origin a browser would send in its ``Origin`` header for ``value``.
+
+    ``http://LocalHost:3000/`` becomes ``http://localhost:3000``: scheme and host in
+    lowercase (an international host in its IDNA form), the default port dropped, a bare
+    trailing slash removed (RFC 6454, "serializing an origin"). Anything that is not an
+    origin (a path, a query, no scheme, credentials, a wildcard) raises ``ConfigError``
+    naming the setting, since a CORS origin that never matches fails silently.
+    """
+    shown = f"{name} entry {value!r}"
+    if value == "*":
+        raise ConfigError(f"{shown}: a wildcard cannot be allowed with credentials; list each origin")
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+        raise ConfigError(f"{shown} is not an origin: write scheme://host[:port], such as https://app.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ConfigError(f"{shown} is not an origin: it has a path, query or fragment; keep only scheme://host[:port]")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{shown} is not an origin: it has credentials in it")
+    try:
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii").lower()
+    except (ValueError, UnicodeError) as exc:
+        raise ConfigError(f"{shown} is not an origin: {exc}") from exc
+    if not host:
+        raise ConfigError(f"{shown} is not an origin: it has no host")
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def normalise_origins(values, name: str = "FRONTEND_URL") -> list[str]:
+    origins: list[str] = []
+    for value in values:
+        origin = normalise_origin(value, name)
+        if origin not in origins:
+            origins.append(origin)
+    return origins
 
 
 class Config:
@@ -175,6 +222,7 @@ class Config:
             raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
         if not 0 <= self.PLATFORM_FEE_BPS <= 10000:
             raise ConfigError("PLATFORM_FEE_BPS must be between 0 and 10000")
+        self.FRONTEND_URLS = normalise_origins(self.FRONTEND_URLS)
 
 
     def validate_marketplace_tokens(self) -> None:

@@ -44,9 +44,29 @@ def payout(p) -> dict:
         "currency": p.currency,
         "influencerId": p.influencer_id,
         "stripePayoutId": p.stripe_payout_id,
+        # Stripe has not answered the request yet: the amount stays on its way until it does.
+        "awaitingStripe": p.status == "PENDING" and p.stripe_payout_id is None,
         "failureMessage": p.failure_message,
         "createdAt": iso(p.created_at),
         "updatedAt": iso(p.updated_at),
+    }
+
+
+def refund(r) -> dict:
+    return {
+        "id": r.id,
+        "paymentId": r.payment_id,
+        "status": r.status,
+        "amount": r.amount,
+        "currency": r.currency,
+        "stripeRefundId": r.stripe_refund_id,
+        "refundId": r.stripe_refund_id,  # the name earlier versions answered with
+        # Stripe has not answered the request yet: it is being confirmed.
+        "awaitingStripe": r.status == "REQUESTED" and r.stripe_refund_id is None,
+        "failureReason": r.failure_reason,
+        "requestedBy": r.requested_by,
+        "createdAt": iso(r.created_at),
+        "updatedAt": iso(r.updated_at),
     }
 
 

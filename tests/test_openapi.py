@@ -158,7 +158,7 @@ def test_the_main_answers_match_their_models(app, client, factory):
     conforms(schemas.Payment, released.get_json())
     refund = client.post(f"/payments/{payment_id}/refund", json={"amount": 100}, headers=factory.headers(company))
     assert refund.status_code == 202
-    conforms(schemas.RefundRequested, refund.get_json())
+    conforms(schemas.Refund, refund.get_json())
 
     declined = factory.payment(company, influencer)
     answer = client.post(f"/payments/{declined.id}/test-card",

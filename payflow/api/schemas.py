@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import payments as payment_states
 from .. import payouts as payout_states
+from .. import refunds as refund_states
 
 Timestamp = Annotated[str, Field(description="ISO 8601 UTC, e.g. 2026-11-27T05:13:34.209765Z",
                                  pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
@@ -106,11 +107,25 @@ class PaymentDeclined(Answer):
     error: PaymentDeclinedDetail
 
 
-class RefundRequested(Answer):
+RefundStatus = Literal[refund_states.REQUESTED, refund_states.PENDING, refund_states.SUCCEEDED,
+                       refund_states.FAILED, refund_states.CANCELED]
+
+
+class Refund(Answer):
+    """A refund payflow asked Stripe for; the payment changes when Stripe confirms it."""
+
+    id: str
     paymentId: str
-    refundId: str
+    status: RefundStatus
     amount: MinorUnits
-    status: Literal["requested"]
+    currency: Currency
+    stripeRefundId: str | None
+    refundId: str | None = Field(description="the same as stripeRefundId (the name earlier versions answered with)")
+    awaitingStripe: bool = Field(description="Stripe has not answered yet: payflow asks again with the same key")
+    failureReason: str | None
+    requestedBy: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
 
 
 class Payout(Answer):
@@ -120,6 +135,8 @@ class Payout(Answer):
     currency: Currency
     influencerId: str
     stripePayoutId: str | None
+    awaitingStripe: bool = Field(description="Stripe has not answered the request yet: the amount stays on its "
+                                             "way and payflow asks again with the same key")
     failureMessage: str | None
     createdAt: Timestamp
     updatedAt: Timestamp

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from .. import payouts, serializers, wallet
 from ..errors import NotFound
 from ..extensions import db
+from ..idempotency import idempotent
 from ..models import LedgerEntry, Notification, Payout, utcnow
 from ..pagination import page
 from ..unit_of_work import atomic
@@ -38,13 +39,17 @@ def wallet_transactions():
 
 @bp.post("/payouts")
 @operation("Withdraw available balance to the bank", tag="payouts", body=PayoutBody, headers=(IDEMPOTENCY_KEY,),
-           errors=(409, 422, 502), responses={201: schemas.Payout},
-           description="The amount leaves availableBalance at once; 422 insufficient_funds over the balance.")
+           errors=(409, 422, 502), responses={201: schemas.Payout, 202: schemas.Payout},
+           description="The amount leaves availableBalance at once; 422 insufficient_funds over the balance, or "
+                       "an amount Stripe cannot pay out (with largestPayableAmount). 202: Stripe gave no definite "
+                       "answer; the payout stays PENDING with awaitingStripe and payflow asks again.")
 @authenticated("influencer")
+@idempotent
 def create_payout():
     body = parse(PayoutBody)
     payout = payouts.request_payout(current_user, body.amount, body.currency)
-    return jsonify(serializers.payout(payout)), 201
+    # 202: Stripe has not confirmed it yet (no definite answer); it stays PENDING, money on its way.
+    return jsonify(serializers.payout(payout)), 202 if payouts.awaiting_stripe(payout) else 201
 
 
 @bp.get("/payouts")
