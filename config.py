@@ -39,6 +39,21 @@ def _int(env, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(env, name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _list(env, name: str) -> list[str]:
     return [part.strip() for part in env.get(name, "").split(",") if part.strip()]
 
@@ -79,6 +94,7 @@ class Config:
         self.JWT_SESSION_COOKIE = False
 
         self.PLATFORM_FEE_BPS = _int(env, "PLATFORM_FEE_BPS", 1000)
+        self.AUTO_REFUND_DUPLICATE_CAPTURES = _bool(env, "AUTO_REFUND_DUPLICATE_CAPTURES", True)
         self.SSE_HEARTBEAT_SECONDS = _int(env, "SSE_HEARTBEAT_SECONDS", 15)
         self.STREAM_TOKEN_TTL_SECONDS = _int(env, "STREAM_TOKEN_TTL_SECONDS", 60)
         self.STREAM_HISTORY_SIZE = _int(env, "STREAM_HISTORY_SIZE", 1000)

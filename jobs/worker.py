@@ -2,8 +2,9 @@
 
 Jobs run in the worker process itself (``SimpleWorker``): no fork per job, one
 database connection pool for the process's life. Beside the job loop a timer
-thread sweeps the webhook inbox for events Redis lost and prunes old ones; a
-Redis lock keeps it to one sweeper at a time across workers.
+thread sweeps the webhook inbox for events Redis lost and prunes old ones, and
+queues again the Stripe calls still owed (superseded attempts to cancel, duplicate
+captures to refund); a Redis lock keeps it to one sweeper at a time across workers.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue, SimpleWorker
 
-from payflow import publisher
+from payflow import attempts, duplicates, publisher
 from payflow.extensions import db, redis_client
 from payflow.webhooks import inbox
 
@@ -47,6 +48,9 @@ def housekeeping_once(app: Flask) -> None:
         if client.set("payflow:lock:sweep", "1", nx=True, ex=max(1, interval)):
             inbox.sweep()
             publisher.republish_overdue()
+            grace = app.config["WEBHOOK_SWEEP_GRACE_SECONDS"]
+            attempts.sweep(grace)
+            duplicates.sweep(grace)
         if client.set("payflow:lock:prune", "1", nx=True, ex=PRUNE_EVERY_SECONDS):
             inbox.prune()
             publisher.prune_published()

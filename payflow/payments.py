@@ -22,6 +22,10 @@ refuses any transition not in ``TRANSITIONS``:
   nothing and returns False; a fact that depends on one not yet seen (a refund
   before the success) raises ``NotReady`` so that it is retried, never dropped.
 
+A payment is paid by exactly one of its attempts (``payflow.attempts``): the first
+whose intent succeeds. A success of another one afterwards is a duplicate capture
+(``payflow.duplicates``), booked apart and never in this payment's escrow.
+
 Every record function expects the payment row locked (``lock_payment``) inside
 ``atomic()``, and writes the status, the ledger transaction and the
 notifications of both sides in that one database transaction.
@@ -34,18 +38,20 @@ import uuid
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from . import ledger, notifications
+from . import attempts, duplicates, ledger, notifications
 from .errors import (
     AmountMismatch,
     Forbidden,
     InvalidTransition,
     NotFound,
     NotReady,
+    ObjectMismatch,
     PaymentDeclined,
     PayflowError,
     Unprocessable,
 )
 from .extensions import db
+from .flags import Flag
 from .models import Payment, PaymentAttempt, User, utcnow
 from .money import format_amount, platform_fee
 from .stripe_api import gateway
@@ -166,8 +172,10 @@ def _start_attempt(payment_id: str) -> None:
     """Create a PaymentIntent for the payment's next attempt and make it current.
 
     The idempotency key names the attempt, so two concurrent retries get the same
-    intent from Stripe instead of charging twice.
+    intent from Stripe instead of charging twice. The current intent is canceled at
+    Stripe first (``attempts.supersede_current``), so that it can no longer be paid.
     """
+    attempts.supersede_current(payment_id)
     payment = db.session.get(Payment, payment_id)
     attempt_number = 1 + db.session.scalar(
         select(func.count()).select_from(PaymentAttempt).where(PaymentAttempt.payment_id == payment_id)
@@ -304,7 +312,8 @@ def apply_intent(payment: Payment, intent) -> bool:
     """Apply a PaymentIntent as Stripe returned it (confirm's answer, or a fetched intent)."""
     status = intent.status
     if status == "succeeded":
-        return record_succeeded(payment, intent.id, intent.amount, intent.currency)
+        return record_succeeded(payment, intent.id, getattr(intent, "amount_received", None) or intent.amount,
+                                intent.currency, attempts.charge_id_of(getattr(intent, "latest_charge", None)))
     if status == "processing":
         return record_processing(payment, intent.id)
     if status == "canceled":
@@ -315,18 +324,35 @@ def apply_intent(payment: Payment, intent) -> bool:
     return False
 
 
-def record_succeeded(payment: Payment, intent_id: str | None, amount: int | None, currency: str | None) -> bool:
-    if payment.status in PAID:
+def record_succeeded(payment: Payment, intent_id: str | None, amount: int | None, currency: str | None,
+                     charge_id: str | None = None) -> bool | Flag:
+    """Stripe captured ``intent_id`` (one of the payment's attempts; None only for payments
+    made without Stripe). The first success pays the payment, whichever attempt it is; a
+    success of another attempt after that, or after the payment was canceled, is a
+    duplicate capture: booked apart, and returned as a ``Flag`` for an operator."""
+    attempt = attempts.for_intent(intent_id)
+    if attempt is not None and attempt.payment_id != payment.id:
+        raise ObjectMismatch(f"PaymentIntent {intent_id} belongs to payment {attempt.payment_id}, not {payment.id}")
+    if attempt is not None and attempt.status in attempts.CAPTURED:
+        attempts.note_charge(attempt, charge_id)
         return False
-    if payment.status == CANCELED:
-        log.warning("payment %s: success reported after cancellation; ignored", payment.id)
+    if payment.status in PAID and (attempt is None or intent_id == payment.stripe_payment_intent_id):
+        if attempt is not None:  # the paying attempt of a payment paid before attempts were tracked
+            attempts.mark_paid(attempt, charge_id, payment.amount, payment.currency)
         return False
+    if payment.status in PAID or payment.status == CANCELED:
+        if attempt is None:
+            return False
+        return duplicates.record(payment, attempt, amount if amount is not None else payment.amount,
+                                 currency or payment.currency, charge_id)
     _check_amount(payment, amount, currency)
     ledger.capture(payment, payment.fee_bps)
     payment.held_at = utcnow()
     payment.failure_message = None
     if intent_id and intent_id != payment.stripe_payment_intent_id:
-        payment.stripe_payment_intent_id = intent_id
+        payment.stripe_payment_intent_id = intent_id  # an earlier attempt paid: it is the payment's intent now
+    if attempt is not None:
+        attempts.mark_paid(attempt, charge_id, payment.amount, payment.currency)
     _move(payment, HELD)
     notifications.payment_update(payment, payment.company_id, "success", "Payment Held in Escrow")
     notifications.payment_update(payment, payment.influencer_id, "success", "Payment Secured")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import stripe
 from flask import Flask, current_app
 
-from .errors import PaymentDeclined, StripeUnavailable
+from .errors import PaymentDeclined, StripeRefused, StripeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,20 @@ def _translated_errors(action: str):
         log.warning("stripe %s failed: %s", action, exc)
         message = getattr(exc, "user_message", None) or str(exc) or "Stripe did not answer"
         raise StripeUnavailable(f"Stripe {action} failed: {message}") from exc
+
+
+@contextmanager
+def _refusal_or_unknown(action: str):
+    """Tell Stripe's refusals (an answer: nothing happened) from unknown outcomes (no answer,
+    5xx, 429 after the library's retries: it may have happened), which are never refusals."""
+    try:
+        yield
+    except (stripe.InvalidRequestError, stripe.CardError) as exc:
+        message = getattr(exc, "user_message", None) or str(exc) or "refused"
+        raise StripeRefused(f"Stripe refused the {action}: {message}") from exc
+    except stripe.StripeError as exc:
+        log.warning("stripe %s: outcome unknown: %s", action, exc)
+        raise StripeUnavailable(f"Stripe {action}: no answer ({type(exc).__name__}); its outcome is unknown") from exc
 
 
 class StripeGateway:
@@ -55,6 +69,30 @@ class StripeGateway:
     def retrieve_payment_intent(self, intent_id: str):
         with _translated_errors("PaymentIntent lookup"):
             return self.client.v1.payment_intents.retrieve(intent_id)
+
+    def cancel_payment_intent(self, intent_id: str):
+        """Cancel a PaymentIntent; returns the intent as Stripe has it after the call.
+
+        When Stripe refuses because the intent can no longer be canceled (it succeeded,
+        is processing, or was canceled already), the intent is looked up and returned:
+        its status is the answer. Raises ``StripeUnavailable`` when the outcome is unknown.
+        """
+        try:
+            with _refusal_or_unknown("PaymentIntent cancellation"):
+                return self.client.v1.payment_intents.cancel(intent_id)
+        except StripeRefused:
+            with _refusal_or_unknown("PaymentIntent lookup"):
+                return self.client.v1.payment_intents.retrieve(intent_id)
+
+    def refund_remaining(self, *, payment_intent: str, metadata: dict, idempotency_key: str):
+        """Refund what is left of a PaymentIntent's charge (no amount: Stripe refunds the rest,
+        so a repeat with the same key asks exactly the same). Raises ``StripeRefused`` when
+        Stripe answers no, ``StripeUnavailable`` when the outcome is unknown."""
+        with _refusal_or_unknown("refund"):
+            return self.client.v1.refunds.create(
+                params={"payment_intent": payment_intent, "metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            )
 
     def create_refund(self, *, payment_intent: str, amount: int, metadata: dict, idempotency_key: str):
         with _translated_errors("refund"):

@@ -1,11 +1,15 @@
 """Health, readiness and metrics for the platform running payflow."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from .. import metrics
 from ..extensions import db, redis_client
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
@@ -35,4 +39,12 @@ def readyz():
 
 @bp.get("/metrics")
 def prometheus():
+    from ..webhooks import lifecycle
+
+    try:
+        metrics.refresh_flagged(lifecycle.flagged_by_reason())
+    except Exception as exc:  # the figures of this process are still worth answering
+        log.warning("metrics: flagged events not counted: %s", type(exc).__name__)
+    finally:
+        db.session.rollback()
     return metrics.exposition()
