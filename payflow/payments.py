@@ -38,9 +38,10 @@ import uuid
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from . import attempts, duplicates, ledger, notifications
+from . import attempts, duplicates, flags, ledger, notifications
 from .errors import (
     AmountMismatch,
+    Contradiction,
     Forbidden,
     InvalidTransition,
     NotFound,
@@ -333,9 +334,14 @@ def record_succeeded(payment: Payment, intent_id: str | None, amount: int | None
     attempt = attempts.for_intent(intent_id)
     if attempt is not None and attempt.payment_id != payment.id:
         raise ObjectMismatch(f"PaymentIntent {intent_id} belongs to payment {attempt.payment_id}, not {payment.id}")
-    if attempt is not None and attempt.status in attempts.CAPTURED:
+    if attempt is not None and attempt.status == attempts.PAID:
         attempts.note_charge(attempt, charge_id)
         return False
+    if attempt is not None and attempt.status == attempts.DUPLICATE:
+        # Found by the job that cancels superseded attempts, and booked then: its own event
+        # adds nothing, but it is the one an operator sees.
+        raise Contradiction(f"payment {payment.id}: PaymentIntent {intent_id} is a duplicate capture, booked apart "
+                            "from the payment when payflow found it", code=flags.DUPLICATE_CAPTURE)
     if payment.status in PAID and (attempt is None or intent_id == payment.stripe_payment_intent_id):
         if attempt is not None:  # the paying attempt of a payment paid before attempts were tracked
             attempts.mark_paid(attempt, charge_id, payment.amount, payment.currency)
