@@ -111,22 +111,19 @@ def mark_canceled(attempt: PaymentAttempt | None) -> bool:
     return True
 
 
-def _settled_payments():
-    """Payments no attempt should pay any more: paid by one of them, or canceled."""
-    return select(PaymentAttempt.payment_id).where(PaymentAttempt.status == PAID).union(
-        select(Payment.id).where(Payment.status == "CANCELED")
-    )
+_SETTLED_PAYMENT_STATUSES = ("HELD", "RELEASED", "PARTIALLY_REFUNDED", "REFUNDED", "DISPUTED", "CANCELED")
 
 
 def superseded(payment_id: str) -> list[PaymentAttempt]:
     """The open attempts of a payment that another attempt has paid, or that was canceled."""
-    return list(db.session.scalars(
-        select(PaymentAttempt).where(
-            PaymentAttempt.payment_id == payment_id,
-            PaymentAttempt.status == OPEN,
-            PaymentAttempt.payment_id.in_(_settled_payments()),
-        )
+    open_attempts = list(db.session.scalars(
+        select(PaymentAttempt).where(PaymentAttempt.payment_id == payment_id, PaymentAttempt.status == OPEN)
     ))
+    if not open_attempts:
+        return []
+    settled = db.session.scalar(select(Payment.status).where(Payment.id == payment_id)) == "CANCELED" or \
+        paid_attempt(payment_id) is not None
+    return open_attempts if settled else []
 
 
 # --- Stripe calls (never inside a database transaction) --------------------------------
@@ -214,7 +211,8 @@ def sweep(grace_seconds: float, limit: int = 200) -> int:
     before = utcnow() - timedelta(seconds=grace_seconds)
     payment_ids = db.session.scalars(
         select(PaymentAttempt.payment_id).distinct()
-        .where(PaymentAttempt.status == OPEN, PaymentAttempt.payment_id.in_(_settled_payments()))
+        .join(Payment, Payment.id == PaymentAttempt.payment_id)
+        .where(PaymentAttempt.status == OPEN, Payment.status.in_(_SETTLED_PAYMENT_STATUSES))
         .where(or_(PaymentAttempt.updated_at.is_(None), PaymentAttempt.updated_at < before))
         .limit(limit)
     ).all()

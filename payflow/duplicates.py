@@ -32,7 +32,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from . import flags, ledger, notifications
+from . import attempts, flags, ledger, notifications
 from .errors import AmountMismatch, StripeRefused
 from .extensions import db, redis_client
 from .flags import Flag
@@ -62,8 +62,6 @@ def record(payment: Payment, attempt: PaymentAttempt, amount: int, currency: str
     The caller holds the payment's row lock inside ``atomic()``. Returns the flag the event
     carries: applied (the money is booked) and for an operator.
     """
-    from . import attempts
-
     canceled = payment.status == "CANCELED"
     currency = currency.lower()
     attempt.status = attempts.DUPLICATE
@@ -178,7 +176,7 @@ def sweep(grace_seconds: float, limit: int = 200) -> int:
     outcome that stayed unknown through the job's retries)."""
     attempt_ids = db.session.scalars(
         select(PaymentAttempt.id)
-        .where(PaymentAttempt.refund_status == PENDING,
+        .where(PaymentAttempt.status == attempts.DUPLICATE, PaymentAttempt.refund_status == PENDING,
                PaymentAttempt.updated_at < utcnow() - timedelta(seconds=grace_seconds))
         .limit(limit)
     ).all()
