@@ -71,6 +71,7 @@ def _stripe_event(event_type: str, stripe_object) -> dict:
 
 
 def _intent_at_stripe(intent_id: str):
+    db.session.rollback()  # no transaction open across a call to Stripe, in tests as in payflow
     return gateway().retrieve_payment_intent(intent_id)
 
 
@@ -87,6 +88,7 @@ def _charge_event(intent_id: str, payment, amount_refunded: int, charge_id: str 
 def _captured_anyway(factory, payment: Payment) -> str:
     """An earlier attempt of ``payment`` that Stripe captured although another one paid it
     (made before payflow canceled superseded intents, or whose cancel came too late)."""
+    db.session.rollback()
     intent = gateway().create_payment_intent(
         amount=payment.amount, currency=payment.currency, metadata={"payment_id": payment.id},
         idempotency_key=f"test-stray-{payment.id}",
@@ -100,6 +102,7 @@ def _captured_anyway(factory, payment: Payment) -> str:
 
 
 def _refunds_at_stripe(intent_id: str) -> list:
+    db.session.rollback()
     return list(gateway().client.v1.refunds.list(params={"payment_intent": intent_id}).data)
 
 
@@ -160,6 +163,7 @@ def test_a_retry_whose_previous_intent_was_paid_meanwhile_records_the_payment_an
 def _superseded_without_cancel(payment: Payment) -> str:
     """A new current intent for a FAILED payment, its previous one left open at Stripe (as a
     retry did before payflow canceled superseded intents)."""
+    db.session.rollback()
     intent = gateway().create_payment_intent(
         amount=payment.amount, currency=payment.currency, metadata={"payment_id": payment.id},
         idempotency_key=f"test-second-{payment.id}",
@@ -255,6 +259,7 @@ def test_a_capture_of_another_attempt_of_a_paid_payment_is_a_flagged_duplicate_b
     assert refunds[0].amount == 5000
 
     # Its charge.refunded settles the duplicate's own entries, never the payment's.
+    db.session.rollback()
     charge = gateway().client.v1.charges.retrieve(attempt.charge_id)
     refunded = _stripe_event("charge.refunded", charge)
     refunded["data"]["object"]["amount_refunded"] = 5000
