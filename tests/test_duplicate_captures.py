@@ -387,6 +387,25 @@ def test_a_dispute_of_a_duplicate_capture_is_flagged_and_never_disputes_the_paym
     assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 0
 
 
+def test_a_dispute_lost_on_a_duplicate_already_refunded_is_flagged_as_money_paid_back_twice(app, client, factory,
+                                                                                             no_auto_refund):
+    payment = factory.payment(amount=5000, status="HELD")
+    stray = _captured_anyway(factory, payment)
+    _apply(app, client, _stripe_event("payment_intent.succeeded", _intent_at_stripe(stray)))
+    charge_id = _attempt(stray).charge_id
+    _apply(app, client, _charge_event(stray, payment, amount_refunded=5000, charge_id=charge_id))
+    about = SimpleNamespace(id=payment.id, amount=5000, currency="usd", stripe_payment_intent_id=stray)
+    dispute = simulate.dispute(about, status="lost")
+    dispute["charge"] = charge_id
+
+    row = _apply(app, client, simulate.build_event("charge.dispute.closed", dispute))
+
+    assert (row.status, row.flag_reason, row.applied) == ("flagged", "duplicate_dispute", False)
+    assert "paid back twice" in row.outcome
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 0
+    assert _payment(payment.id).status == "HELD"
+
+
 def test_a_dispute_of_another_charge_on_the_paid_intent_is_flagged(app, client, factory):
     payment = factory.payment(amount=5000, status="HELD")
     dispute = simulate.dispute(payment, status="needs_response")

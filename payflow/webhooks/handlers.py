@@ -176,7 +176,10 @@ def charge_dispute_closed(obj: dict) -> bool | Flag:
             return False
         owed = attempt.amount_captured - attempt.refunded_amount
         taken = min(owed, int(obj.get("amount") or 0))
-        duplicates.record_refund_total(attempt, attempt.refunded_amount + taken, obj.get("currency"))
+        if not duplicates.record_refund_total(attempt, attempt.refunded_amount + taken, obj.get("currency")):
+            raise Contradiction(f"payment {payment.id}: dispute {obj.get('id')} of the duplicate capture "
+                                f"{attempt.stripe_payment_intent_id} was lost after it was refunded: the payer may "
+                                "have been paid back twice", code=flags.DUPLICATE_DISPUTE)
         return Flag(flags.DUPLICATE_DISPUTE, f"payment {payment.id}: dispute {obj.get('id')} of the duplicate capture "
                                              f"{attempt.stripe_payment_intent_id} was lost; {taken} left Stripe")
     return payments.record_dispute_closed(payment, won=not lost)
