@@ -309,7 +309,7 @@ def _is_current(payment: Payment, intent_id: str | None) -> bool:
     return intent_id is None or intent_id == payment.stripe_payment_intent_id
 
 
-def apply_intent(payment: Payment, intent) -> bool:
+def apply_intent(payment: Payment, intent) -> bool | Flag:
     """Apply a PaymentIntent as Stripe returned it (confirm's answer, or a fetched intent)."""
     status = intent.status
     if status == "succeeded":

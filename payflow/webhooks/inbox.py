@@ -151,7 +151,10 @@ def _insert_rows(rows: list[dict]) -> set[str]:
         if transient:
             connection.invalidate()  # a connection the database dropped is not reused
         else:
-            connection.rollback()  # the row was refused; the connection is fine
+            try:
+                connection.rollback()  # the row was refused; the connection itself is fine
+            except dbapi.Error:
+                connection.invalidate()
         raise RecordFailed(str(exc), transient=transient) from exc
     finally:
         connection.close()
