@@ -162,6 +162,7 @@ class Config:
         self.JWT_SESSION_COOKIE = False
 
         self.PLATFORM_FEE_BPS = _int(env, "PLATFORM_FEE_BPS", 1000)
+        self.AUTO_REFUND_DUPLICATE_CAPTURES = _bool(env, "AUTO_REFUND_DUPLICATE_CAPTURES", True)
         self.SSE_HEARTBEAT_SECONDS = _int(env, "SSE_HEARTBEAT_SECONDS", 15)
         self.STREAM_TOKEN_TTL_SECONDS = _int(env, "STREAM_TOKEN_TTL_SECONDS", 60)
         self.STREAM_HISTORY_SIZE = _int(env, "STREAM_HISTORY_SIZE", 1000)

@@ -3,8 +3,9 @@
 Jobs run in the worker process itself (``SimpleWorker``): no fork per job, one
 database connection pool for the process's life. Beside the job loop a timer
 thread sweeps the webhook inbox for events Redis lost, asks Stripe about payouts
-and refunds whose create request got no definite answer, and prunes old rows; a
-Redis lock keeps each of these to one worker at a time.
+and refunds whose create request got no definite answer, queues again the Stripe calls
+still owed (superseded attempts to cancel, duplicate captures to refund), and prunes old
+rows; a Redis lock keeps each of these to one worker at a time.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue, SimpleWorker
 
-from payflow import idempotency, metrics_store, payouts, publisher, refunds
+from payflow import attempts, duplicates, idempotency, metrics_store, payouts, publisher, refunds
 from payflow.extensions import db, redis_client
 from payflow.webhooks import inbox
 
@@ -48,6 +49,9 @@ def housekeeping_once(app: Flask) -> None:
         if client.set("payflow:lock:sweep", "1", nx=True, ex=max(1, interval)):
             inbox.sweep()
             publisher.republish_overdue()
+            grace = app.config["WEBHOOK_SWEEP_GRACE_SECONDS"]
+            attempts.sweep(grace)
+            duplicates.sweep(grace)
         if client.set("payflow:lock:resolve", "1", nx=True, ex=max(1, interval)):
             resolve_unanswered()
         if client.set("payflow:lock:prune", "1", nx=True, ex=PRUNE_EVERY_SECONDS):

@@ -58,28 +58,37 @@ def worker_command(burst):
 webhooks_cli = AppGroup("webhooks", help="Inspect, replay and simulate Stripe webhook events.")
 
 
+def _status_choices() -> list[str]:
+    from .webhooks import lifecycle
+
+    return ["failed", *(status.value for status in lifecycle.Status), "all"]
+
+
 @webhooks_cli.command("list")
-@click.option("--status", type=click.Choice(["failed", "dead", "flagged", "retrying", "unqueued", "received",
-                                             "processed", "ignored", "all"]), default="all",
-              help="'failed' lists dead, flagged and retrying events.")
+@click.option("--status", type=click.Choice(_status_choices()), default="all",
+              help="'failed' lists dead, flagged and retrying events; 'flagged' the events held for an operator.")
 @click.option("--limit", default=50, show_default=True)
 def list_events(status, limit):
-    """Recorded events, newest first."""
+    """Recorded events, newest first; a flagged one with its reason class and what happened."""
     from sqlalchemy import select
 
     from .extensions import db
     from .models import WebhookEvent
-    from .webhooks import inbox
+    from .webhooks import lifecycle
 
-    query = select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+    query = select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
     if status == "failed":
-        query = query.where(WebhookEvent.status.in_((inbox.DEAD, inbox.FLAGGED, inbox.RETRYING)))
+        query = query.where(WebhookEvent.status.in_((lifecycle.DEAD, lifecycle.FLAGGED, lifecycle.RETRYING)))
     elif status != "all":
         query = query.where(WebhookEvent.status == status)
     for event in db.session.scalars(query):
-        error = f"  {event.last_error}" if event.last_error else ""
-        click.echo(f"{event.id}  {event.type:32} {event.status:9} attempts={event.attempts}  "
-                   f"{event.received_at.isoformat()}{error}")
+        line = (f"{event.id}  {event.type:32} {event.status:9} attempts={event.attempts}  "
+                f"{event.received_at.isoformat()}")
+        if event.status == lifecycle.FLAGGED:
+            line += f"  reason={event.flag_reason} applied={'yes' if event.applied else 'no'}  {event.outcome}"
+        elif event.last_error:
+            line += f"  {event.last_error}"
+        click.echo(line)
 
 
 @webhooks_cli.command("replay")
@@ -88,10 +97,15 @@ def replay_event(event_id):
     """Queue EVENT_ID again with a fresh set of attempts."""
     from .webhooks import inbox
 
-    event = inbox.replay(event_id)
+    event, queued = inbox.replay(event_id)
     if event is None:
         raise click.ClickException(f"no recorded event {event_id}")
-    click.echo(f"{event_id}: {'already processed' if event.status == inbox.PROCESSED else 'queued'}")
+    if queued:
+        click.echo(f"{event_id}: queued")
+    elif event.status == "processed":
+        click.echo(f"{event_id}: already processed")
+    else:
+        click.echo(f"{event_id}: {event.status} and applied; nothing left to replay")
 
 
 @webhooks_cli.command("sweep")

@@ -1,6 +1,8 @@
 """One exception per broken rule; the API turns each into ``{"error": {code, message}}``."""
 from __future__ import annotations
 
+from . import flags
+
 
 class PayflowError(Exception):
     status = 400
@@ -88,7 +90,37 @@ class NotReady(PayflowError):
     status, code = 409, "not_ready"
 
 
-class AmountMismatch(PayflowError):
+class Contradiction(PayflowError):
+    """A fact from Stripe that contradicts payflow's records: not applied, flagged for an
+    operator. ``code`` is the reason class (``payflow.flags``)."""
+
+    status, code = 422, "contradiction"
+
+
+class AmountMismatch(Contradiction):
     """Stripe reports an amount or currency that differs from ours: an operator must look."""
 
-    status, code = 422, "amount_mismatch"
+    code = flags.AMOUNT_MISMATCH
+
+
+class ObjectMismatch(Contradiction):
+    """The event's Stripe object is not the one payflow stored for the payment or payout its
+    metadata names (SPEC section 5: events are matched by Stripe object id)."""
+
+    code = flags.OBJECT_MISMATCH
+
+
+class ForeignCharge(Contradiction):
+    """A refund or dispute of a charge that is not the payment's own paid charge: it never
+    changes the payment or its escrow."""
+
+    code = flags.FOREIGN_CHARGE
+
+
+class NotOurs(PayflowError):
+    """The event is about an object payflow did not create (a payout on a connected account,
+    a PaymentIntent of another system): recorded and not applied."""
+
+    status, code = 422, "not_ours"
+
+

@@ -21,6 +21,7 @@ wallet (user)          credit  the influencer's withdrawable balance
 receivable (user)      debit   what an influencer owes after a clawback
 payouts_in_transit     credit  payouts requested and not yet settled (user)
 platform_fees          credit  fees the platform has earned
+duplicate_captures     credit  second captures of paid payments, owed back to payers
 =====================  ======  ==================================================
 
 A payment of ``x`` still in escrow is split ``(fee(x), x - fee(x))`` between
@@ -48,6 +49,7 @@ WALLET = "wallet"
 RECEIVABLE = "receivable"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 PLATFORM_FEES = "platform_fees"
+DUPLICATE_CAPTURES = "duplicate_captures"
 
 NORMAL_SIDE = {
     STRIPE_BALANCE: "debit",
@@ -57,6 +59,7 @@ NORMAL_SIDE = {
     RECEIVABLE: "debit",
     PAYOUTS_IN_TRANSIT: "credit",
     PLATFORM_FEES: "credit",
+    DUPLICATE_CAPTURES: "credit",
 }
 USER_PURPOSES = {ESCROW, WALLET, RECEIVABLE, PAYOUTS_IN_TRANSIT}
 # The accounts an influencer's wallet view is made of.
@@ -351,8 +354,19 @@ def payout_settled(payout) -> LedgerTransaction | None:
     )
 
 
+def _count(kind: str, payout_id: str) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(LedgerTransaction)
+        .where(LedgerTransaction.kind == kind, LedgerTransaction.payout_id == payout_id)
+    )
+
+
 def payout_returned(payout, *, after_settlement: bool) -> LedgerTransaction | None:
-    """The payout failed or was canceled: its amount returns to the wallet, once."""
+    """The payout failed or was canceled: its amount returns to the wallet, once per return.
+
+    A payout returned and then paid after all (``payout_paid_after_return``) may fail
+    again; each return is numbered by the payments after returns before it.
+    """
     currency = payout.currency
     source = (
         account(STRIPE_BALANCE, currency)
@@ -360,11 +374,62 @@ def payout_returned(payout, *, after_settlement: bool) -> LedgerTransaction | No
         else account(PAYOUTS_IN_TRANSIT, currency, payout.influencer_id)
     )
     account(WALLET, currency, payout.influencer_id, for_update=True)
+    repaid = _count("payout_repaid", payout.id)
     return post(
         "payout_returned",
-        f"payout-returned:{payout.id}",
+        f"payout-returned:{payout.id}" + (f":{repaid + 1}" if repaid else ""),
         currency,
         [debit(source, payout.amount), *_credit_influencer(payout.influencer_id, currency, payout.amount)],
         payout_id=payout.id,
         description="Payout returned to wallet",
+    )
+
+
+def payout_paid_after_return(payout) -> tuple[LedgerTransaction | None, int]:
+    """Stripe paid a payout whose amount payflow had returned to the wallet: it leaves the
+    wallet again (SPEC section 5). What the wallet cannot cover is owed by the influencer
+    (a receivable), as with a clawback. Returns the transaction and the amount owed."""
+    currency = payout.currency
+    wallet = account(WALLET, currency, payout.influencer_id, for_update=True)
+    from_wallet = min(max(balance(wallet), 0), payout.amount)
+    returns = _count("payout_returned", payout.id)
+    transaction = post(
+        "payout_repaid",
+        f"payout-repaid:{payout.id}:{returns}",
+        currency,
+        [
+            credit(account(STRIPE_BALANCE, currency), payout.amount),
+            debit(wallet, from_wallet),
+            debit(account(RECEIVABLE, currency, payout.influencer_id), payout.amount - from_wallet),
+        ],
+        payout_id=payout.id,
+        description="Payout paid after all: taken from the wallet again",
+    )
+    return transaction, payout.amount - from_wallet
+
+
+def duplicate_capture(payment_id: str, intent_id: str, amount: int, currency: str) -> LedgerTransaction | None:
+    """Stripe captured a paid payment a second time (``payflow.duplicates``): the money is at
+    Stripe and owed back to the payer, apart from the payment's own escrow."""
+    return post(
+        "duplicate_capture",
+        f"duplicate-capture:{intent_id}",
+        currency,
+        [debit(account(STRIPE_BALANCE, currency), amount), credit(account(DUPLICATE_CAPTURES, currency), amount)],
+        payment_id=payment_id,
+        description="Second capture of a paid payment, owed back to the payer",
+    )
+
+
+def duplicate_refund(payment_id: str, intent_id: str, old_total: int, new_total: int,
+                     currency: str) -> LedgerTransaction | None:
+    """Stripe refunded a duplicate capture up to ``new_total`` (cumulative): the difference leaves Stripe."""
+    amount = new_total - old_total
+    return post(
+        "duplicate_refund",
+        f"duplicate-refund:{intent_id}:{new_total}",
+        currency,
+        [debit(account(DUPLICATE_CAPTURES, currency), amount), credit(account(STRIPE_BALANCE, currency), amount)],
+        payment_id=payment_id,
+        description="Second capture refunded to the payer",
     )

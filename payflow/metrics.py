@@ -63,10 +63,24 @@ def exposition() -> Response:
     registry.register(_Figures(metrics_store.merge(*groups)))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
+
+def refresh_flagged(counts: dict[str, int]) -> None:
+    """Set the gauge of flagged events from the database's counts (the same in every process)."""
+    WEBHOOKS_FLAGGED_NOW.clear()
+    for reason, count in counts.items():
+        WEBHOOKS_FLAGGED_NOW.labels(reason).set(count)
+
 WEBHOOKS_RECEIVED = Counter("payflow_webhook_events_received_total", "Verified webhook events recorded", ["type"])
 WEBHOOKS_DUPLICATE = Counter("payflow_webhook_events_duplicate_total", "Webhook deliveries of an event already recorded")
 WEBHOOKS_REJECTED = Counter("payflow_webhook_events_rejected_total", "Webhook deliveries refused", ["reason"])
 WEBHOOKS_APPLIED = Counter("payflow_webhook_events_applied_total", "Webhook events processed by a job", ["outcome"])
+WEBHOOKS_FLAGGED = Counter(
+    "payflow_webhook_events_flagged_total", "Webhook events flagged for an operator, by reason class", ["reason"]
+)
+WEBHOOKS_FLAGGED_NOW = Gauge(
+    "payflow_webhook_events_flagged_now", "Webhook events flagged for an operator now, by reason class (from the database)",
+    ["reason"],
+)
 WEBHOOKS_FAILED = Counter("payflow_webhook_events_failed_total", "Failed attempts to apply a webhook event", ["final"])
 WEBHOOK_LATENCY = Histogram(
     "payflow_webhook_receipt_to_applied_seconds",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -99,14 +100,39 @@ class Payment(TimestampMixin, db.Model):
 
 
 class PaymentAttempt(db.Model):
-    """Every PaymentIntent a payment has used; a retry after a failure adds one."""
+    """Every PaymentIntent a payment has used; a retry after a failure adds one.
+
+    ``status`` (``payflow.attempts``): ``open`` (its intent may still be paid),
+    ``canceled`` (canceled at Stripe), ``paid`` (the one attempt that paid the payment)
+    or ``duplicate`` (captured after another attempt had paid: money owed back to the
+    company, booked apart from the payment). ``charge_id`` is the charge of a captured
+    attempt: refunds and disputes are matched to it. For a duplicate, ``amount_captured``
+    and ``currency`` are what Stripe captured, ``refunded_amount`` Stripe's cumulative
+    refunded total, and ``refund_status`` the state of the refund payflow asks for
+    (``pending``, ``requested``, ``refunded``, ``failed``).
+    """
 
     __tablename__ = "payment_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), nullable=False, index=True)
     stripe_payment_intent_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open", server_default="open")
+    charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    amount_captured: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    refund_status: Mapped[str | None] = mapped_column(String(16))
+    refund_id: Mapped[str | None] = mapped_column(String(255))
+    refund_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'canceled', 'paid', 'duplicate')", name="status"),
+        CheckConstraint("refunded_amount >= 0", name="refunded_not_negative"),
+        Index("ix_payment_attempts_status", "status"),
+    )
 
 
 class StripeRequestMixin:
@@ -265,12 +291,10 @@ class Notification(db.Model):
 class WebhookEvent(db.Model):
     """The durable inbox: every verified Stripe event, recorded before it is answered.
 
-    ``status``: ``received`` (recorded, a job is or will be queued), ``unqueued``
-    (Redis was down when it arrived), ``retrying`` (an attempt failed; the next is
-    due at ``next_attempt_at``), ``processed`` (applied), ``ignored`` (nothing to
-    apply: an unhandled type, or a fact already applied or overtaken), ``flagged``
-    (amount or currency differ from ours: for an operator), ``dead`` (retries
-    exhausted: for an operator to replay).
+    ``status`` and its transitions belong to ``payflow.webhooks.lifecycle``.
+    ``flag_reason`` is the class of contradiction of a ``flagged`` event (``outcome``
+    says it in words), and ``applied`` whether the event changed payflow's state
+    (a flagged event may have been applied and still need an operator).
     """
 
     __tablename__ = "webhook_events"
@@ -285,6 +309,8 @@ class WebhookEvent(db.Model):
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     outcome: Mapped[str | None] = mapped_column(Text)
+    flag_reason: Mapped[str | None] = mapped_column(String(40))
+    applied: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     stripe_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -295,6 +321,9 @@ class WebhookEvent(db.Model):
     __table_args__ = (
         Index("ix_webhook_events_status_received_at", "status", "received_at"),
         Index("ix_webhook_events_received_at", "received_at"),
+        CheckConstraint(
+            "status IN ('received', 'unqueued', 'retrying', 'processed', 'ignored', 'flagged', 'dead')", name="status"
+        ),
     )
 
 

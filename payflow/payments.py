@@ -27,6 +27,10 @@ refuses any transition not in ``TRANSITIONS``:
   nothing and returns False; a fact that depends on one not yet seen (a refund
   before the success) raises ``NotReady`` so that it is retried, never dropped.
 
+A payment is paid by exactly one of its attempts (``payflow.attempts``): the first
+whose intent succeeds. A success of another one afterwards is a duplicate capture
+(``payflow.duplicates``), booked apart and never in this payment's escrow.
+
 Every record function expects the payment row locked (``lock_payment``) inside
 ``atomic()``, and writes the status, the ledger transaction and the
 notifications of both sides in that one database transaction.
@@ -38,19 +42,22 @@ import logging
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from . import ledger, notifications
+from . import attempts, duplicates, flags, ledger, notifications
 from .errors import (
     AmountMismatch,
+    Contradiction,
     Forbidden,
     InvalidTransition,
     NotFound,
     NotReady,
+    ObjectMismatch,
     PaymentDeclined,
     PayflowError,
     StripeOutcomeUnknown,
     Unprocessable,
 )
 from .extensions import db
+from .flags import Flag
 from .models import Payment, PaymentAttempt, User, utcnow
 from .money import format_amount, platform_fee
 from .stripe_api import gateway
@@ -194,7 +201,13 @@ def _attempt_request(payment: Payment) -> dict:
 
 def _start_attempt(payment_id: str, request: dict) -> str:
     """Create the PaymentIntent of ``request`` (from ``_attempt_request``) and make it the
-    payment's current attempt; returns its id. Called with no transaction open."""
+    payment's current attempt; returns its id. Called with no transaction open.
+
+    The current intent is canceled at Stripe first (``attempts.supersede_current``), so
+    that it can no longer be paid; that raises ``InvalidTransition`` when it was paid after
+    all or is still processing, and ``StripeOutcomeUnknown`` when Stripe did not answer.
+    """
+    attempts.supersede_current(payment_id)
     try:
         intent = gateway().create_payment_intent(**request)
     except PayflowError as exc:
@@ -299,11 +312,12 @@ def _is_current(payment: Payment, intent_id: str | None) -> bool:
     return intent_id is None or intent_id == payment.stripe_payment_intent_id
 
 
-def apply_intent(payment: Payment, intent) -> bool:
+def apply_intent(payment: Payment, intent) -> bool | Flag:
     """Apply a PaymentIntent as Stripe returned it (confirm's answer, or a fetched intent)."""
     status = intent.status
     if status == "succeeded":
-        return record_succeeded(payment, intent.id, intent.amount, intent.currency)
+        return record_succeeded(payment, intent.id, getattr(intent, "amount_received", None) or intent.amount,
+                                intent.currency, attempts.charge_id_of(getattr(intent, "latest_charge", None)))
     if status == "processing":
         return record_processing(payment, intent.id)
     if status == "canceled":
@@ -314,18 +328,40 @@ def apply_intent(payment: Payment, intent) -> bool:
     return False
 
 
-def record_succeeded(payment: Payment, intent_id: str | None, amount: int | None, currency: str | None) -> bool:
-    if payment.status in PAID:
+def record_succeeded(payment: Payment, intent_id: str | None, amount: int | None, currency: str | None,
+                     charge_id: str | None = None) -> bool | Flag:
+    """Stripe captured ``intent_id`` (one of the payment's attempts; None only for payments
+    made without Stripe). The first success pays the payment, whichever attempt it is; a
+    success of another attempt after that, or after the payment was canceled, is a
+    duplicate capture: booked apart, and returned as a ``Flag`` for an operator."""
+    attempt = attempts.for_intent(intent_id)
+    if attempt is not None and attempt.payment_id != payment.id:
+        raise ObjectMismatch(f"PaymentIntent {intent_id} belongs to payment {attempt.payment_id}, not {payment.id}")
+    if attempt is not None and attempt.status == attempts.PAID:
+        attempts.note_charge(attempt, charge_id)
         return False
-    if payment.status == CANCELED:
-        log.warning("payment %s: success reported after cancellation; ignored", payment.id)
+    if attempt is not None and attempt.status == attempts.DUPLICATE:
+        # Found by the job that cancels superseded attempts, and booked then: its own event
+        # adds nothing, but it is the one an operator sees.
+        raise Contradiction(f"payment {payment.id}: PaymentIntent {intent_id} is a duplicate capture, booked apart "
+                            "from the payment when payflow found it", code=flags.DUPLICATE_CAPTURE)
+    if payment.status in PAID and (attempt is None or intent_id == payment.stripe_payment_intent_id):
+        if attempt is not None:  # the paying attempt of a payment paid before attempts were tracked
+            attempts.mark_paid(attempt, charge_id, payment.amount, payment.currency)
         return False
+    if payment.status in PAID or payment.status == CANCELED:
+        if attempt is None:
+            return False
+        return duplicates.record(payment, attempt, amount if amount is not None else payment.amount,
+                                 currency or payment.currency, charge_id)
     _check_amount(payment, amount, currency)
     ledger.capture(payment, payment.fee_bps)
     payment.held_at = utcnow()
     payment.failure_message = None
     if intent_id and intent_id != payment.stripe_payment_intent_id:
-        payment.stripe_payment_intent_id = intent_id
+        payment.stripe_payment_intent_id = intent_id  # an earlier attempt paid: it is the payment's intent now
+    if attempt is not None:
+        attempts.mark_paid(attempt, charge_id, payment.amount, payment.currency)
     _move(payment, HELD)
     notifications.payment_update(payment, payment.company_id, "success", "Payment Held in Escrow")
     notifications.payment_update(payment, payment.influencer_id, "success", "Payment Secured")

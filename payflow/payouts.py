@@ -3,12 +3,15 @@
 ::
 
     PENDING ─▶ IN_TRANSIT ─▶ COMPLETED ─▶ FAILED (Stripe may fail a paid payout later)
-       │            │
-       └────────────┴──▶ FAILED / CANCELED
+       │            │            ▲
+       └────────────┴──▶ FAILED / CANCELED ──paid after all──┘
 
 The amount leaves ``availableBalance`` when the payout is requested. A FAILED or
 CANCELED payout returns it to the wallet exactly once, whichever state it failed
-from: the ledger's idempotency key for the return is per payout.
+from: the ledger's idempotency key for the return is per payout (and per return).
+A ``payout.paid`` for a payout payflow had already failed or canceled is never
+ignored: the bank got the money, so it leaves the wallet again (a receivable where
+the wallet cannot cover it) and the event is flagged for an operator (SPEC section 5).
 
 Asking Stripe has three outcomes (``stripe_api``): accepted (the payout gets its
 Stripe id), refused (FAILED, the money back at once), or no definite answer. The last
@@ -25,8 +28,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
-from . import ledger, notifications, payout_rules
+from . import flags, ledger, notifications, payout_rules
 from .errors import AmountMismatch, InvalidTransition, PayflowError, StripeOutcomeUnknown, StripeRefused
+from .flags import Flag
 from .extensions import db
 from .models import Payout, User, utcnow
 from .money import format_amount
@@ -45,8 +49,8 @@ TRANSITIONS = {
     PENDING: {IN_TRANSIT, COMPLETED, FAILED, CANCELED},
     IN_TRANSIT: {COMPLETED, FAILED, CANCELED},
     COMPLETED: {FAILED},
-    FAILED: set(),
-    CANCELED: set(),
+    FAILED: {COMPLETED},  # only by record_paid: Stripe paid it after all
+    CANCELED: {COMPLETED},
 }
 
 # Stripe keeps an idempotency key for at least 24 hours: within this, asking again with it
@@ -250,14 +254,38 @@ def record_in_transit(payout: Payout) -> bool:
     return True
 
 
-def record_paid(payout: Payout, amount: int | None = None, currency: str | None = None) -> bool:
+def record_paid(payout: Payout, amount: int | None = None, currency: str | None = None, *,
+                reported_returned: bool = False) -> bool | Flag:
+    """Stripe paid the payout. Returns True when applied, False when already applied, and a
+    ``Flag`` when payflow had returned its money (failed or canceled it): applied anyway.
+
+    ``reported_returned``: Stripe itself reported this payout failed or canceled. Stripe
+    fails a paid payout (the bank returns it) but never pays a failed or canceled one, so
+    this paid is the earlier fact delivered late: its money was returned by the later one.
+    """
     _check_amount(payout, amount, currency)
+    if payout.status in (FAILED, CANCELED):
+        return False if reported_returned else _paid_after_return(payout)
     if payout.status not in (PENDING, IN_TRANSIT):
         return False
     ledger.payout_settled(payout)
     _move(payout, COMPLETED)
     notifications.payout_update(payout, "success", f"Payout Completed: {format_amount(payout.amount, payout.currency)}")
     return True
+
+
+def _paid_after_return(payout: Payout) -> Flag:
+    before = payout.status
+    _, owed = ledger.payout_paid_after_return(payout)
+    _move(payout, COMPLETED)
+    payout.failure_message = None
+    text = format_amount(payout.amount, payout.currency)
+    owed_text = f", {format_amount(owed, payout.currency)} of it owed as the wallet could not cover it" if owed else ""
+    notifications.payout_update(payout, "error", f"Payout Completed after all: {text} was paid to your bank "
+                                                 f"and has left your wallet again{owed_text}")
+    notifications.wallet_update(payout.influencer_id, payout.currency)
+    return Flag(flags.PAID_AFTER_RETURN, f"payout {payout.id} was {before} and its {text} back in the wallet, but "
+                                         f"Stripe paid it: taken from the wallet again{owed_text}")
 
 
 def _return_funds(payout: Payout, status: str, message: str | None) -> None:

@@ -113,6 +113,30 @@ class StripeGateway:
         with _call("PaymentIntent lookup"):
             return self.client.v1.payment_intents.retrieve(intent_id)
 
+    def cancel_payment_intent(self, intent_id: str):
+        """Cancel a PaymentIntent; returns the intent as Stripe has it after the call.
+
+        When Stripe refuses because the intent can no longer be canceled (it succeeded,
+        is processing, or was canceled already), the intent is looked up and returned:
+        its status is the answer. Raises ``StripeOutcomeUnknown`` when the outcome is unknown.
+        """
+        try:
+            with _call("PaymentIntent cancellation"):
+                return self.client.v1.payment_intents.cancel(intent_id)
+        except StripeRefused:
+            with _call("PaymentIntent lookup"):
+                return self.client.v1.payment_intents.retrieve(intent_id)
+
+    def refund_remaining(self, *, payment_intent: str, metadata: dict, idempotency_key: str):
+        """Refund what is left of a PaymentIntent's charge (no amount: Stripe refunds the rest,
+        so a repeat with the same key asks exactly the same). Raises ``StripeRefused`` when
+        Stripe answers no, ``StripeOutcomeUnknown`` when the outcome is unknown."""
+        with _call("refund"):
+            return self.client.v1.refunds.create(
+                params={"payment_intent": payment_intent, "metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            )
+
     def create_refund(self, *, payment_intent: str, amount: int, metadata: dict, idempotency_key: str):
         """A Refund of ``amount`` (minor units) of the intent's charge; the same key gives the same refund."""
         with _call("refund"):

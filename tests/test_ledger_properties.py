@@ -256,8 +256,11 @@ class LedgerMachine(RuleBasedStateMachine):
         p = self.payouts[payout_id]
         record = {"paid": payouts.record_paid, "failed": payouts.record_failed, "canceled": payouts.record_canceled}[fact]
         args = ("bank said no",) if fact == "failed" else ()
+        # Every fact here is Stripe's own report: a paid after a reported failure or
+        # cancellation is the earlier fact delivered late.
+        kwargs = {"reported_returned": True} if fact == "paid" else {}
         with atomic():
-            moved = record(payouts.lock_payout(payout_id), *args)
+            moved = record(payouts.lock_payout(payout_id), *args, **kwargs)
         still_open = p["status"] == payouts.PENDING
         expected = {
             "paid": still_open,

@@ -276,7 +276,8 @@ def test_a_webhook_is_answered_503_with_a_json_error_when_the_database_is_down(r
     """Stripe retries a 503; a 500 would say the event itself is broken."""
     down = create_app(make_config("postgresql://postgres@127.0.0.1:1/nothing", redis_server.url, localstripe.url))
     client = down.test_client()
-    event = simulate.build_event("payment_intent.succeeded", {"id": "pi_123", "object": "payment_intent", "amount": 100})
+    event = simulate.build_event("payment_intent.succeeded", {
+        "id": "pi_123", "object": "payment_intent", "amount": 100, "currency": "usd", "status": "succeeded"})
 
     body, headers = simulate.signed(event, SECRET)
     response = client.post("/payments/webhook", data=body, headers=headers)

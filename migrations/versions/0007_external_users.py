@@ -1,7 +1,7 @@
 """marketplace users: external subject and issuer; no email or password needed
 
 Revision ID: 0007_external_users
-Revises: 0005_money_requests
+Revises: 0006_event_safety
 Create Date: 2026-11-30 03:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_external_users'
-down_revision = '0005_money_requests'
+down_revision = '0006_event_safety'
 branch_labels = None
 depends_on = None
 

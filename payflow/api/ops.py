@@ -1,6 +1,8 @@
 """Health, readiness and metrics for the platform running payflow."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
@@ -8,6 +10,8 @@ from .. import metrics
 from ..extensions import db, redis_client
 from . import schemas
 from .openapi import Raw, operation
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
@@ -42,4 +46,12 @@ def readyz():
 @operation("Prometheus metrics of every process", tag="operations",
            responses={200: Raw("text/plain", "Prometheus text exposition format")})
 def prometheus():
+    from ..webhooks import lifecycle
+
+    try:
+        metrics.refresh_flagged(lifecycle.flagged_by_reason())
+    except Exception as exc:  # the figures of this process are still worth answering
+        log.warning("metrics: flagged events not counted: %s", type(exc).__name__)
+    finally:
+        db.session.rollback()
     return metrics.exposition()

@@ -195,6 +195,31 @@ class NotificationPage(Answer):
     nextCursor: Cursor
 
 
+class WebhookEventRecord(Answer):
+    """A recorded Stripe event as an operator sees it (``GET /admin/webhook-events``)."""
+
+    id: str
+    type: str
+    status: Literal["received", "unqueued", "retrying", "processed", "ignored", "flagged", "dead"]
+    flagReason: str | None = Field(description="why it is flagged: amount_mismatch, object_mismatch, duplicate_capture, ...")
+    applied: bool = Field(description="whether its money move was applied (a flagged event may have been)")
+    outcome: str | None
+    lastError: str | None
+    attempts: int
+    account: str | None = Field(description="the connected account of a Connect event")
+    objectId: str | None
+    relatedId: str | None
+    stripeCreatedAt: Timestamp | None
+    receivedAt: Timestamp
+    processedAt: Timestamp | None
+    nextAttemptAt: Timestamp | None
+
+
+class WebhookEventPage(Answer):
+    items: list[WebhookEventRecord]
+    nextCursor: Cursor
+
+
 class StreamToken(Answer):
     token: str = Field(description="for ?token= on GET /payments/stream; opens streams only")
     expiresAt: Timestamp

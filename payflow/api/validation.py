@@ -123,6 +123,10 @@ class PageQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=100, description="items per page")] = 20
 
 
+class WebhookEventsQuery(PageQuery):
+    status: Annotated[StrictStr | None, Field(description="only events in this status, e.g. flagged")] = None
+
+
 class WalletLinesQuery(PageQuery):
     currency: Annotated[StrictStr | None, Field(description="only this currency (ISO 4217)")] = None
 

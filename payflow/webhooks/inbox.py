@@ -5,7 +5,8 @@ queued on RQ. Redis can lose what it holds (down at receipt, restarted with a
 scheduled retry in it, a worker killed mid-job): the sweep, which every worker
 runs on a timer, queues again whatever the database says is unfinished and
 overdue. Applying is exactly-once whatever the queue does, because a job locks
-the event row and skips an event that is already final.
+the event row and skips an event that is already final. Statuses and their
+transitions belong to ``lifecycle``.
 """
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from rq import Queue, Retry
-from sqlalchemy import and_, create_engine, delete, or_, select, update
+from sqlalchemy import and_, create_engine, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from ..extensions import db, redis_client
 from ..models import WebhookEvent, utcnow
 from ..unit_of_work import atomic
+from . import lifecycle
+from .lifecycle import DEAD, FINAL, FLAGGED, IGNORED, PROCESSED, RECEIVED, RETRYING, UNQUEUED  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +34,21 @@ QUEUE_NAME = "payment-webhooks"
 JOB_FUNCTION = "jobs.webhooks.process_event"
 BATCH_JOB_FUNCTION = "jobs.webhooks.process_events"
 
-RECEIVED = "received"
-UNQUEUED = "unqueued"
-RETRYING = "retrying"
-PROCESSED = "processed"
-IGNORED = "ignored"
-FLAGGED = "flagged"
-DEAD = "dead"
 _JOB_ID_SAFE = re.compile(r"[A-Za-z0-9_-]{1,100}")
-FINAL = {PROCESSED, IGNORED, FLAGGED, DEAD}
-STATUSES = (RECEIVED, UNQUEUED, RETRYING, PROCESSED, IGNORED, FLAGGED, DEAD)
+STATUSES = tuple(lifecycle.Status)
 
 
 class RecordFailed(Exception):
-    """The database could not record the event (it is down, or dropped the connection)."""
+    """The database could not record the event. ``transient`` when the database itself is
+    away (down, or it dropped the connection), rather than refusing this one row."""
+
+    def __init__(self, message: str, *, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+class InvalidDelivery(ValueError):
+    """A delivery whose inbox row cannot even be built: refused (400), alone."""
 
 
 def _autocommit_engine():
@@ -79,22 +83,36 @@ def _insert():
 
 
 def _row(event: dict, payload: str) -> dict:
-    obj = (event.get("data") or {}).get("object") or {}
-    if not isinstance(obj, dict):
-        obj = {}
-    created = event.get("created")
-    return {
-        "id": event["id"],
-        "type": event["type"],
-        "account": event.get("account") if isinstance(event.get("account"), str) else None,
-        "object_id": _text(obj.get("id")),
-        "related_id": related_id(event["type"], obj),
-        "payload": payload,
-        "status": RECEIVED,
-        "attempts": 0,
-        "stripe_created_at": datetime.fromtimestamp(created, timezone.utc) if isinstance(created, int) else None,
-        "received_at": utcnow(),
-    }
+    """The inbox row of a delivery checked by ``envelope``; raises ``InvalidDelivery`` for
+    anything else, so that the caller can refuse that one delivery."""
+    try:
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
+            obj = {}
+        created = event.get("created")
+        event_id, event_type = event["id"], event["type"]
+        if _text(event_id) != event_id or _text(event_type) != event_type:
+            raise InvalidDelivery("the event's id or type cannot be stored")
+        return {
+            "id": event_id,
+            "type": event_type,
+            "account": _text(event.get("account")),
+            "object_id": _text(obj.get("id")),
+            "related_id": related_id(event_type, obj),
+            "payload": payload,
+            "status": lifecycle.INITIAL.value,
+            "attempts": 0,
+            "stripe_created_at": (
+                datetime.fromtimestamp(created, timezone.utc)
+                if isinstance(created, int) and not isinstance(created, bool) else None
+            ),
+            "received_at": utcnow(),
+        }
+    except InvalidDelivery:
+        raise
+    except Exception as exc:  # a shape the envelope check should have refused
+        raise InvalidDelivery(f"the event cannot be recorded: {type(exc).__name__}: {exc}") from exc
 
 
 def _insert_rows(rows: list[dict]) -> set[str]:
@@ -105,30 +123,64 @@ def _insert_rows(rows: list[dict]) -> set[str]:
     engine = _autocommit_engine()
     if engine is None:
         inserted = set()
-        with atomic():
-            for row in rows:
-                statement = _insert().values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(
-                    WebhookEvent.id)
-                inserted.update(db.session.scalars(statement))
+        try:
+            with atomic():
+                for row in rows:
+                    statement = _insert().values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(
+                        WebhookEvent.id)
+                    inserted.update(db.session.scalars(statement))
+        except SQLAlchemyError as exc:
+            raise RecordFailed(str(exc), transient=isinstance(exc, (OperationalError, InterfaceError))) from exc
         return inserted
     # Plain SQL on the driver's connection (prepared by the driver once it recurs), one
     # autocommitted statement: one round trip and one commit for every event in it.
     values = ", ".join([_ROW_PLACEHOLDERS] * len(rows))
     sql = f"INSERT INTO webhook_events ({', '.join(_COLUMNS)}) VALUES {values} ON CONFLICT (id) DO NOTHING RETURNING id"
     params = [row[column] for row in rows for column in _COLUMNS]
+    dbapi = engine.dialect.loaded_dbapi
     try:
         connection = engine.raw_connection()
-    except engine.dialect.loaded_dbapi.Error as exc:
+    except (dbapi.Error, SQLAlchemyError) as exc:
         raise RecordFailed(str(exc)) from exc
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return {row[0] for row in cursor.fetchall()}
-    except engine.dialect.loaded_dbapi.Error as exc:
-        connection.invalidate()  # a connection the database dropped is not reused
-        raise RecordFailed(str(exc)) from exc
+    except dbapi.Error as exc:
+        transient = isinstance(exc, (dbapi.OperationalError, dbapi.InterfaceError))
+        if transient:
+            connection.invalidate()  # a connection the database dropped is not reused
+        else:
+            try:
+                connection.rollback()  # the row was refused; the connection itself is fine
+            except dbapi.Error:
+                connection.invalidate()
+        raise RecordFailed(str(exc), transient=transient) from exc
     finally:
         connection.close()
+
+
+def _insert_isolating(rows: list[dict]) -> tuple[set[str], dict[str, Exception]]:
+    """Insert rows together; if the database refuses the statement, insert them one by one,
+    so a row it refuses fails alone. Returns the ids inserted and the error of each row
+    that was not. A database that is away fails every row at once, without a retry each."""
+    try:
+        return _insert_rows(rows), {}
+    except Exception as exc:
+        if len(rows) == 1 or getattr(exc, "transient", False):
+            return set(), {row["id"]: exc for row in rows}
+    inserted: set[str] = set()
+    failed: dict[str, Exception] = {}
+    for index, row in enumerate(rows):
+        try:
+            inserted |= _insert_rows([row])
+        except Exception as exc:
+            log.error("webhook.unrecorded event_id=%s error=%r", row["id"], str(exc)[:500])
+            failed[row["id"]] = exc
+            if getattr(exc, "transient", False):
+                failed.update({rest["id"]: exc for rest in rows[index + 1:]})
+                break
+    return inserted, failed
 
 
 def record(event: dict, payload: str) -> bool:
@@ -137,7 +189,14 @@ def record(event: dict, payload: str) -> bool:
 
 
 def _text(value) -> str | None:
-    return value[:255] if isinstance(value, str) else None
+    """``value`` when it is a string the inbox can store in an id column, else None."""
+    if not isinstance(value, str) or not value or len(value) > 255 or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate
+        return None
+    return value
 
 
 def related_id(event_type: str, obj: dict) -> str | None:
@@ -164,12 +223,7 @@ def wake_waiting(related: str | None, applied_event_id: str) -> int:
                 WebhookEvent.status.in_((RETRYING, DEAD)),
             )
         ).all()
-        if waiting:
-            db.session.execute(
-                update(WebhookEvent).where(WebhookEvent.id.in_(waiting))
-                .values(status=RECEIVED, attempts=0, next_attempt_at=None, received_at=utcnow()),
-                execution_options={"synchronize_session": False},
-            )
+        lifecycle.requeued(waiting, utcnow(), only_from={RETRYING, DEAD}, fresh_attempts=True)
     for event_id in waiting:
         enqueue_or_mark(event_id)
     return len(waiting)
@@ -238,11 +292,7 @@ def _mark_unqueued(event_ids: list[str], exc: Exception) -> None:
     log.warning("webhook.unqueued event_ids=%s error=%r (the sweep will queue them)", ",".join(event_ids), str(exc))
     try:
         with atomic():
-            db.session.execute(
-                update(WebhookEvent).where(WebhookEvent.id.in_(event_ids), WebhookEvent.status == RECEIVED)
-                .values(status=UNQUEUED),
-                execution_options={"synchronize_session": False},
-            )
+            lifecycle.mark_unqueued(event_ids)
     except SQLAlchemyError as db_exc:  # the database went too: the sweep still finds them, after its grace
         log.warning("webhook.unmarked event_ids=%s error=%s", ",".join(event_ids), type(db_exc).__name__)
 
@@ -254,9 +304,16 @@ class DeliveryBatcher:
     A delivery's cost is mostly fixed costs: a statement and a commit, and RQ building and
     storing a job. Paid once per batch, they no longer cap how many deliveries a process
     answers. Each request still answers only once its event is committed and queued.
+
+    Every request is answered whatever happens to its batch: a delivery whose row cannot
+    be built is refused alone (``InvalidDelivery``), a row the database refuses fails alone
+    (the others are inserted one by one), and anything unexpected answers every request
+    still waiting with that error (the route turns it into a 503 that Stripe retries). A
+    request that waits longer than ``ANSWER_TIMEOUT`` seconds gives up with ``RecordFailed``.
     """
 
     MAX_BATCH = 100
+    ANSWER_TIMEOUT = 25.0
 
     def __init__(self, app):
         self.app = app
@@ -272,7 +329,10 @@ class DeliveryBatcher:
         if not self.flush_scheduled:
             self.flush_scheduled = True
             gevent.spawn(self._flush)
-        return result.get()
+        try:
+            return result.get(timeout=self.ANSWER_TIMEOUT)
+        except gevent.Timeout:
+            raise RecordFailed(f"the event was not recorded within {self.ANSWER_TIMEOUT}s") from None
 
     def _flush(self) -> None:
         """One flusher at a time, as a database does group commit: deliveries that arrive
@@ -284,7 +344,13 @@ class DeliveryBatcher:
             with self.app.app_context():
                 while self.pending:
                     batch, self.pending = self.pending[:self.MAX_BATCH], self.pending[self.MAX_BATCH:]
-                    self._record_and_queue(batch)
+                    try:
+                        self._record_and_queue(batch)
+                    except BaseException as exc:  # answer before anything else, even if the greenlet is killed
+                        _answer_unanswered(batch, exc if isinstance(exc, Exception) else RecordFailed(repr(exc)))
+                        if not isinstance(exc, Exception):
+                            raise
+                        log.exception("webhook.batch_failed deliveries=%d", len(batch))
         finally:
             self.flush_scheduled = False
             if self.pending:  # arrived while the last batch was finishing
@@ -292,29 +358,39 @@ class DeliveryBatcher:
                 gevent.spawn(self._flush)
 
     def _record_and_queue(self, part: list) -> None:
-        rows, seen = [], set()
-        for event, payload, _ in part:
-            if event["id"] not in seen:  # the same event twice in one batch: the second is a redelivery
-                seen.add(event["id"])
-                rows.append(_row(event, payload))
-        try:
-            inserted = _insert_rows(rows)
-        except Exception as exc:  # not recorded: every request of the batch answers 503
-            for _, _, result in part:
-                result.set_exception(exc)
-            return
+        rows: dict[str, dict] = {}
+        for event, payload, result in part:
+            try:
+                event_id = event["id"]
+                if event_id not in rows:  # the same event twice in one batch: the second is a redelivery
+                    rows[event_id] = _row(event, payload)
+            except Exception as exc:
+                result.set_exception(exc if isinstance(exc, InvalidDelivery) else InvalidDelivery(str(exc)))
+        inserted, failed = _insert_isolating(list(rows.values())) if rows else (set(), {})
         created = []
         for event, _, result in part:
-            is_new = event["id"] in inserted
-            inserted.discard(event["id"])
+            if result.ready():
+                continue
+            event_id = event["id"]
+            if event_id in failed:  # not recorded: this request answers 503, Stripe retries it
+                result.set_exception(failed[event_id])
+                continue
+            is_new = event_id in inserted
+            inserted.discard(event_id)
             if is_new:
-                created.append(event["id"])
+                created.append(event_id)
             result.set(is_new)
         if created:
             try:
                 enqueue_batch(created)
             except Exception as exc:  # Redis down: the events are safe in the database
                 _mark_unqueued(created, exc)
+
+
+def _answer_unanswered(part: list, exc: Exception) -> None:
+    for _, _, result in part:
+        if not result.ready():
+            result.set_exception(exc)
 
 
 def _batcher() -> DeliveryBatcher | None:
@@ -388,12 +464,7 @@ def sweep(limit: int = 500) -> int:
         pipe.execute()
     # Restart their clocks so that the next sweep leaves them to the queue.
     with atomic():
-        db.session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id.in_(event_ids), WebhookEvent.status.in_((RECEIVED, UNQUEUED, RETRYING)))
-            .values(status=RECEIVED, received_at=now, next_attempt_at=None),
-            execution_options={"synchronize_session": False},
-        )
+        lifecycle.requeued(event_ids, now, only_from=lifecycle.PENDING)
     log.info("webhook.sweep queued=%d", len(event_ids))
     return len(event_ids)
 
@@ -412,20 +483,18 @@ def prune(retention_days: int | None = None) -> int:
     return result.rowcount
 
 
-def replay(event_id: str) -> WebhookEvent | None:
-    """Give a dead, flagged or ignored event a fresh set of attempts and queue it."""
+def replay(event_id: str) -> tuple[WebhookEvent | None, bool]:
+    """Give a dead, ignored, flagged (not applied) or waiting event a fresh set of attempts
+    and queue it. Returns the event (None if unknown) and whether it was queued: a
+    processed event, or one applied and flagged, has nothing left to apply."""
     with atomic():
         event = db.session.get(WebhookEvent, event_id, with_for_update=True)
         if event is None:
-            return None
-        if event.status == PROCESSED:
-            return event
-        event.status = RECEIVED
-        event.attempts = 0
-        event.next_attempt_at = None
-        event.received_at = utcnow()
-    enqueue_or_mark(event_id)
-    return event
+            return None, False
+        queued = lifecycle.replay(event)
+    if queued:
+        enqueue_or_mark(event_id)
+    return event, queued
 
 
 def event_object(event: WebhookEvent) -> dict:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 
 from ..stripe_api import gateway
-from . import inbox
+from . import envelope, inbox
+
+log = logging.getLogger(__name__)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -31,7 +34,13 @@ def reconcile(since_seconds: int) -> tuple[int, int]:
         for event in page.data:
             data = event.to_dict(for_json=True)
             seen += 1
-            if inbox.record(data, json.dumps(data, separators=(",", ":"))):
+            payload = json.dumps(data, separators=(",", ":"))
+            try:
+                envelope.parse(payload)
+            except envelope.NotAStripeEvent as exc:
+                log.error("webhook.reconcile_skipped event_id=%s reason=%r", data.get("id"), str(exc))
+                continue
+            if inbox.record(data, payload):
                 recorded += 1
                 inbox.enqueue_or_mark(data["id"])
         if not page.has_more or not page.data:

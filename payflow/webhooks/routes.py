@@ -6,7 +6,6 @@ later (a payment not yet committed, a database lock) is the job's business.
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
@@ -17,7 +16,7 @@ from .. import logs, metrics
 from ..api import schemas
 from ..api.openapi import Header, operation
 from ..extensions import db
-from . import inbox
+from . import envelope, inbox
 from .signature import InvalidSignature, verify
 
 log = logging.getLogger(__name__)
@@ -29,17 +28,6 @@ def _reject(status: int, reason: str, message: str):
     metrics.WEBHOOKS_REJECTED.labels(reason).inc()
     log.warning("webhook.rejected reason=%s detail=%r", reason, message)
     return jsonify({"error": {"code": reason, "message": message}}), status
-
-
-def _parse(payload: str) -> dict:
-    event = json.loads(payload)
-    if not isinstance(event, dict):
-        raise ValueError("the body is not a JSON object")
-    if not isinstance(event.get("id"), str) or not 0 < len(event["id"]) <= 255:
-        raise ValueError("the event has no id (a string of at most 255 characters)")
-    if not isinstance(event.get("type"), str) or not 0 < len(event["type"]) <= 100:
-        raise ValueError("the event has no type (a string of at most 100 characters)")
-    return event
 
 
 @bp.post("/payments/webhook")
@@ -63,8 +51,8 @@ def receive():
     except InvalidSignature as exc:
         return _reject(400, exc.reason, exc.message)
     try:
-        event = _parse(payload)
-    except ValueError as exc:
+        event = envelope.parse(payload)
+    except envelope.NotAStripeEvent as exc:
         return _reject(400, "invalid_event", f"not a Stripe event: {exc}")
 
     with logs.bind(event_id=event["id"]):
@@ -74,10 +62,16 @@ def receive():
 def _record(event: dict, payload: str):
     try:
         created = inbox.record_and_queue(event, payload)
+    except inbox.InvalidDelivery as exc:
+        return _reject(400, "invalid_event", f"not a Stripe event: {exc}")
     except (SQLAlchemyError, inbox.RecordFailed) as exc:
         db.session.rollback()
         log.error("webhook.unrecorded event_id=%s type=%s error=%s", event["id"], event["type"], type(exc).__name__)
         return _reject(503, "database_unavailable", "the event could not be recorded; retry later")
+    except Exception:  # whatever else went wrong, Stripe gets an answer it retries
+        db.session.rollback()
+        log.exception("webhook.unrecorded event_id=%s type=%s", event["id"], event["type"])
+        return _reject(503, "not_recorded", "the event could not be recorded; retry later")
     if not created:
         metrics.WEBHOOKS_DUPLICATE.inc()
         log.info("webhook.duplicate event_id=%s type=%s", event["id"], event["type"])

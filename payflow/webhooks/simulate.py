@@ -6,6 +6,7 @@ and the tests build events here, in the shape Stripe sends them (API objects und
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -37,13 +38,43 @@ def build_event(event_type: str, obj: dict, *, account: str | None = None, event
     return event
 
 
+def charge_id(intent_id: str | None) -> str:
+    """The charge of a captured intent: the one payflow stored for it, else one derived from
+    the intent's id, so that its success, refunds and disputes all name the same charge."""
+    stored = _stored_charge(intent_id)
+    if stored:
+        return stored
+    return "ch_" + hashlib.sha256(f"charge-of-{intent_id}".encode()).hexdigest()[:24]
+
+
+def _stored_charge(intent_id: str | None) -> str | None:
+    from flask import has_app_context
+
+    if not intent_id or not has_app_context():
+        return None
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..extensions import db
+    from ..models import PaymentAttempt
+
+    try:
+        return db.session.scalar(
+            select(PaymentAttempt.charge_id).where(PaymentAttempt.stripe_payment_intent_id == intent_id)
+        )
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
 def payment_intent(payment, status: str, *, failure_message: str | None = None, intent_id: str | None = None) -> dict:
     succeeded = status == "succeeded"
+    intent_id = intent_id or payment.stripe_payment_intent_id
     error = None
     if failure_message:
         error = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": failure_message}
     return {
-        "id": intent_id or payment.stripe_payment_intent_id,
+        "id": intent_id,
         "object": "payment_intent",
         "amount": payment.amount,
         "amount_received": payment.amount if succeeded else 0,
@@ -52,7 +83,7 @@ def payment_intent(payment, status: str, *, failure_message: str | None = None, 
         "metadata": {"payment_id": payment.id},
         "client_secret": None,
         "last_payment_error": error,
-        "latest_charge": _id("ch") if succeeded else None,
+        "latest_charge": charge_id(intent_id) if succeeded else None,
         "livemode": False,
         "created": int(time.time()),
     }
@@ -60,7 +91,7 @@ def payment_intent(payment, status: str, *, failure_message: str | None = None, 
 
 def charge(payment, *, amount_refunded: int) -> dict:
     return {
-        "id": _id("ch"),
+        "id": charge_id(payment.stripe_payment_intent_id),
         "object": "charge",
         "amount": payment.amount,
         "amount_captured": payment.amount,
@@ -83,7 +114,7 @@ def dispute(payment, *, status: str, amount: int | None = None) -> dict:
         "object": "dispute",
         "amount": payment.amount if amount is None else amount,
         "currency": payment.currency,
-        "charge": _id("ch"),
+        "charge": charge_id(payment.stripe_payment_intent_id),
         "payment_intent": payment.stripe_payment_intent_id,
         "reason": "fraudulent",
         "status": status,
