@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .fees import share
+
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
@@ -13,6 +15,10 @@ def user(u) -> dict:
 
 
 def payment(p, *, viewer=None) -> dict:
+    """A payment; ``netAmount`` is the influencer's part of what remains of it (``payflow.fees.share``):
+    what a release would give until it is released, what it gave after. The platform's part of
+    what remains is ``amount - refundedAmount - netAmount``; ``feeAmount`` is what was actually
+    taken (0 until released)."""
     data = {
         "id": p.id,
         "status": p.status,
@@ -20,8 +26,12 @@ def payment(p, *, viewer=None) -> dict:
         "currency": p.currency,
         "description": p.description,
         "companyId": p.company_id,
+        "companyName": p.company.name,
         "influencerId": p.influencer_id,
+        "influencerName": p.influencer.name,
+        "feeBps": p.fee_bps,
         "feeAmount": p.fee_amount,
+        "netAmount": share(p).net,
         "refundedAmount": p.refunded_amount,
         "failureMessage": p.failure_message,
         "stripePaymentIntentId": p.stripe_payment_intent_id,

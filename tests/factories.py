@@ -81,6 +81,20 @@ class Factory:
             payments.record_succeeded(payment, None, amount, currency)
         return payment
 
+    def released_payment_direct(self, company, influencer, amount=5000, currency="usd") -> Payment:
+        """A payment paid (as the webhook job would record it) and released by its company."""
+        payment = self.held_payment_direct(company, influencer, amount, currency)
+        return payments.release_payment(company, payment.id)
+
+    def refund_confirmed(self, payment_id: str, cumulative: int) -> bool:
+        """Stripe confirmed refunds of ``cumulative`` in all (``charge.refunded``'s ``amount_refunded``)."""
+        with atomic():
+            return payments.record_refund_total(payments.lock_payment(payment_id), cumulative)
+
+    def payout_failed(self, payout_id: str, message: str = "The bank account was closed.") -> bool:
+        with atomic():
+            return payouts.record_failed(payouts.lock_payout(payout_id), message)
+
     def funded_influencer(self, amount=10000, currency="eur"):
         """An influencer with ``amount`` net available in ``currency`` (a payment released to them)."""
         company, influencer = self.user("company"), self.user("influencer")

@@ -12,7 +12,7 @@ from ..errors import InvalidRequest, PayflowError
 from ..extensions import jwt
 from ..stream import routes as stream_routes
 from ..webhooks import routes as webhook_routes
-from . import auth, ops, payments, wallet
+from . import auth, ops, payments, reports, wallet
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ HTTP_CODES = {
 
 
 def register(app: Flask) -> None:
-    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, ops.bp):
+    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, reports.bp, ops.bp):
         app.register_blueprint(blueprint)
     from .. import web  # the dashboard at /; imported here as it builds on these modules
 

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_jwt_extended import current_user
+from sqlalchemy.orm import selectinload
 
-from .. import payments, serializers
+from .. import fees, payments, serializers, timeline
 from ..errors import Forbidden, InvalidTransition, NotFound, PaymentDeclined
 from ..extensions import db
 from ..pagination import page
-from ..models import Payment
+from ..models import Payment, User
 from ..stripe_api import gateway
 from .auth import authenticated
-from .validation import ConfirmPaymentBody, CreatePaymentBody, EmptyBody, RawCardBody, RefundBody, parse
+from .validation import (ConfirmPaymentBody, CreatePaymentBody, EmptyBody, PeriodQuery, QuoteQuery, RawCardBody,
+                         RefundBody, parse, parse_query)
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -28,16 +30,45 @@ def create():
     return jsonify(_payment_json(payment)), 201
 
 
+def listed(user: User, filters: PeriodQuery):
+    """The payments ``user`` may read, narrowed by ``?currency=&from=&to=`` (on ``createdAt``),
+    with both parties loaded in one more query rather than two per row."""
+    query = payments.visible_to(user).options(selectinload(Payment.company), selectinload(Payment.influencer))
+    if filters.currency:
+        query = query.where(Payment.currency == filters.currency)
+    return filters.period.where(query, Payment.created_at)
+
+
 @bp.get("")
 @authenticated()
 def list_payments():
-    return jsonify(page(payments.visible_to(current_user), Payment.id, request.args, _payment_json))
+    query = listed(current_user, parse_query(PeriodQuery))
+    return jsonify(page(query, Payment.id, request.args, _payment_json))
+
+
+@bp.get("/quote")
+@authenticated()
+def quote():
+    """``?amount=&currency=`` → what the influencer would receive of a new payment at today's fee."""
+    query = parse_query(QuoteQuery)
+    fee_bps = current_app.config["PLATFORM_FEE_BPS"]
+    share = fees.quote(query.amount, fee_bps)
+    return jsonify({"amount": query.amount, "currency": query.currency, "feeBps": fee_bps,
+                    "feeAmount": share.fee, "netAmount": share.net})
 
 
 @bp.get("/<payment_id>")
 @authenticated()
 def get(payment_id):
     return jsonify(_payment_json(payments.get_payment(current_user, payment_id)))
+
+
+@bp.get("/<payment_id>/timeline")
+@authenticated()
+def payment_timeline(payment_id):
+    payment = payments.get_payment(current_user, payment_id)
+    return jsonify({"paymentId": payment.id, "currency": payment.currency,
+                    "items": timeline.timeline(payment, current_user)})
 
 
 def accepts_test_cards(config) -> bool:

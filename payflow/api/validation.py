@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator,
+                      model_validator)
 
 from ..errors import InvalidRequest
 from ..money import MAX_AMOUNT, SUPPORTED_CURRENCIES
+from ..periods import DateRange, parse_moment
 
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
 
@@ -24,16 +27,20 @@ class Body(BaseModel):
         return value
 
 
+def _known_currency(value: str) -> str:
+    value = value.lower()
+    if value not in SUPPORTED_CURRENCIES:
+        raise ValueError(f"{value!r} is not a currency Stripe supports (lowercase ISO 4217, such as usd)")
+    return value
+
+
 class CurrencyField(Body):
     currency: StrictStr
 
     @field_validator("currency")
     @classmethod
     def known_currency(cls, value: str) -> str:
-        value = value.lower()
-        if value not in SUPPORTED_CURRENCIES:
-            raise ValueError(f"{value!r} is not a currency Stripe supports (lowercase ISO 4217, such as usd)")
-        return value
+        return _known_currency(value)
 
 
 class RegisterBody(Body):
@@ -87,10 +94,10 @@ class EmptyBody(Body):
     pass
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, whole: str = "body") -> str:
     parts = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "body"
+        where = ".".join(str(part) for part in item["loc"]) or whole
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "is not a field of this request"
@@ -113,3 +120,99 @@ def parse(model: type[Body], *, optional: bool = False):
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(_describe(exc), code="invalid_request") from exc
+
+
+# --- query strings ----------------------------------------------------------------------
+
+
+class Query(BaseModel):
+    """A query string; unknown parameters are ignored (a cache buster does no harm), empty ones are absent."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def empty_is_absent(cls, data):
+        return {key: value for key, value in data.items() if value != ""} if isinstance(data, dict) else data
+
+
+class PeriodQuery(Query):
+    """``?currency=&from=&to=`` of the statement, the payments list and their CSV files.
+
+    ``from`` is inclusive, ``to`` exclusive; a date alone is a whole UTC day, so
+    ``from=2024-05-01&to=2024-05-31`` is all of May (``payflow.periods.parse_moment``).
+    """
+
+    currency: StrictStr | None = None
+    from_: StrictStr | None = Field(None, alias="from")
+    to: StrictStr | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def known_currency(cls, value: str | None) -> str | None:
+        return None if value is None else _known_currency(value)
+
+    @field_validator("from_")
+    @classmethod
+    def start_moment(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_moment(value)
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def end_moment(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_moment(value, end=True)
+        return value
+
+    @model_validator(mode="after")
+    def start_before_end(self):
+        if self.period.start and self.period.end and self.period.start >= self.period.end:
+            raise ValueError("from must be before to")
+        return self
+
+    @property
+    def period(self) -> DateRange:
+        return DateRange(
+            parse_moment(self.from_) if self.from_ else None,
+            parse_moment(self.to, end=True) if self.to else None,
+        )
+
+
+class EarningsQuery(Query):
+    period: Literal["day", "month"] = "day"
+    currency: StrictStr | None = None
+    tz: Annotated[StrictStr, Field(max_length=64, description="IANA time zone of the days and months")] = "UTC"
+
+    @field_validator("currency")
+    @classmethod
+    def known_currency(cls, value: str | None) -> str | None:
+        return None if value is None else _known_currency(value)
+
+    @field_validator("tz")
+    @classmethod
+    def known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from exc
+        return value
+
+
+class QuoteQuery(Query):
+    amount: Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
+    currency: StrictStr
+
+    @field_validator("currency")
+    @classmethod
+    def known_currency(cls, value: str) -> str:
+        return _known_currency(value)
+
+
+def parse_query(model: type[Query]):
+    """The request's query string as ``model``; a bad parameter is a 400 that names it."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(exc, "query"), code="invalid_request") from exc
