@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -70,8 +70,21 @@ def _events(intent_ids: list[str]) -> list[_Event]:
             obj = (json.loads(row.payload).get("data") or {}).get("object") or {}
         except (ValueError, AttributeError):
             obj = {}
-        events.append(_Event(row.type, row.object_id, row.status, row.stripe_created_at or row.received_at, obj))
+        events.append(_Event(row.type, row.object_id, row.status, _event_time(row), obj))
     return events
+
+
+def _event_time(row: WebhookEvent) -> datetime:
+    """When the event happened, as closely as known.
+
+    Stripe's ``created`` is whole seconds, so the event happened in ``[created,
+    created + 1 s)`` and before payflow received it: the earlier of the end of that
+    second and the receipt is the closest bound, and keeps the step after the steps
+    that were booked earlier in the same second.
+    """
+    if row.stripe_created_at is None:
+        return row.received_at
+    return max(row.stripe_created_at, min(row.received_at, row.stripe_created_at + timedelta(seconds=1)))
 
 
 def _applied(events: list[_Event], event_type: str) -> list[_Event]:

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 from flask_jwt_extended import create_access_token
+from sqlalchemy import update
 from werkzeug.security import generate_password_hash
 
 from payflow import payments, payouts
 from payflow.extensions import db
-from payflow.models import Payment, Payout, User
+from payflow.models import LedgerTransaction, Payment, Payout, User
 from payflow.stripe_api import gateway
 from payflow.unit_of_work import atomic
 
@@ -109,3 +111,10 @@ class Factory:
 
     def payout(self, influencer, amount=1000, currency="eur") -> Payout:
         return payouts.request_payout(influencer, amount, currency)
+
+
+def backdate(when: datetime, *, payment_id: str | None = None, payout_id: str | None = None) -> None:
+    """Move the ledger transactions of a payment (or payout) to ``when``, as if they were booked then."""
+    column, value = (LedgerTransaction.payment_id, payment_id) if payment_id else (LedgerTransaction.payout_id, payout_id)
+    with atomic():
+        db.session.execute(update(LedgerTransaction).where(column == value).values(created_at=when))

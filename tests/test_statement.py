@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import update
-
 from payflow import statement
-from payflow.extensions import db
-from payflow.models import LedgerTransaction
 from payflow.periods import DateRange
-from payflow.unit_of_work import atomic
 from payflow.wallet import wallet_view
+
+from .factories import backdate
 
 
 def _statement(client, factory, user, query: str = "") -> dict:
@@ -31,14 +28,6 @@ def _lines(client, factory, user, query: str = "") -> list[tuple]:
 def _own_money(user, currency: str) -> int:
     view = wallet_view(user.id, currency)
     return view["availableBalance"] - view["receivableBalance"]
-
-
-def backdate(when: datetime, *, payment_id=None, payout_id=None) -> None:
-    with atomic():
-        query = update(LedgerTransaction).values(created_at=when)
-        query = query.where(LedgerTransaction.payment_id == payment_id) if payment_id else query.where(
-            LedgerTransaction.payout_id == payout_id)
-        db.session.execute(query)
 
 
 def test_a_release_is_one_line_with_the_net_and_the_fee_and_the_company_beside_it(client, factory):
