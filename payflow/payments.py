@@ -262,6 +262,7 @@ def refundable(payment: Payment) -> int:
 
 def request_refund(actor: User, payment_id: str, amount: int | None, idempotency_key: str | None = None) -> dict:
     """Ask Stripe to refund; the payment changes only when Stripe confirms (``record_refund_total``)."""
+    actor_id = actor.id  # read now: after the commit it would be reloaded, opening a transaction
     with atomic():
         payment = get_payment(actor, payment_id)
         if actor.role != "admin" and payment.company_id != actor.id:
@@ -278,7 +279,7 @@ def request_refund(actor: User, payment_id: str, amount: int | None, idempotency
     refund = gateway().create_refund(
         payment_intent=intent_id,
         amount=amount,
-        metadata={"payment_id": payment_id, "requested_by": actor.id},
+        metadata={"payment_id": payment_id, "requested_by": actor_id},
         idempotency_key=f"payflow-refund-{payment_id}-{idempotency_key or uuid.uuid4().hex}",
     )
     log.info("refund %s of %s requested for %s", refund.id, amount, payment_id)

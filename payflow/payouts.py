@@ -58,6 +58,7 @@ def request_payout(influencer: User, amount: int, currency: str) -> Payout:
     If Stripe refuses or cannot be reached, the payout is FAILED and the money is
     back in the wallet before this returns (the error is re-raised for the caller).
     """
+    influencer_id = influencer.id  # read now: after the commit it would be reloaded, opening a transaction
     with atomic():
         wallet = ledger.account(ledger.WALLET, currency, influencer.id, for_update=True)
         available = ledger.balance(wallet)
@@ -77,7 +78,7 @@ def request_payout(influencer: User, amount: int, currency: str) -> Payout:
         stripe_payout = gateway().create_payout(
             amount=amount,
             currency=currency,
-            metadata={"payout_id": payout_id, "influencer_id": influencer.id},
+            metadata={"payout_id": payout_id, "influencer_id": influencer_id},
             idempotency_key=f"payflow-payout-{payout_id}",
         )
     except PayflowError as exc:
