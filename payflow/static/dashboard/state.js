@@ -1,0 +1,94 @@
+/**
+ * state.js — what the page knows: the signed-in user, their payments, payouts and wallets, and the
+ * refunds they asked for that Stripe has not confirmed yet. Views read it and re-render on
+ * `changed(topic)`; nothing here touches the DOM or the network.
+ */
+
+const listeners = new Map(); // topic → Set of callbacks
+
+export const state = {
+  user: null,
+  payments: collection(),
+  payouts: collection(),
+  wallets: new Map(), // currency → wallet JSON
+  walletsLoaded: false,
+  // payment id → { amount, refundedBefore }: requested from Stripe, not confirmed by its webhook yet
+  refundsRequested: new Map(),
+  walletEvents: 0,
+};
+
+export function collection() {
+  return { items: new Map(), cursor: null, loaded: false };
+}
+
+export function reset(user) {
+  state.user = user;
+  state.payments = collection();
+  state.payouts = collection();
+  state.wallets = new Map();
+  state.walletsLoaded = false;
+  state.refundsRequested = new Map();
+}
+
+export function on(topic, callback) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(callback);
+  return () => listeners.get(topic).delete(callback);
+}
+
+export function changed(topic) {
+  for (const callback of listeners.get(topic) || []) callback();
+}
+
+export function isCompany() {
+  return state.user?.role === "company";
+}
+
+/** True when `incoming` is at least as recent as `existing` (rows may arrive out of order). */
+export function newer(incoming, existing) {
+  return !existing || !incoming.updatedAt || !existing.updatedAt || incoming.updatedAt >= existing.updatedAt;
+}
+
+/** Keep a fresher copy of a payment; a refund Stripe has since confirmed is no longer "requested". */
+export function putPayment(payment) {
+  if (!payment?.id) return;
+  if (!newer(payment, state.payments.items.get(payment.id))) return;
+  state.payments.items.set(payment.id, payment);
+  const requested = state.refundsRequested.get(payment.id);
+  if (requested && (payment.refundedAmount > requested.refundedBefore || payment.status === "REFUNDED")) {
+    state.refundsRequested.delete(payment.id);
+  }
+  changed("payments");
+}
+
+export function putPayout(payout) {
+  if (!payout?.id || !newer(payout, state.payouts.items.get(payout.id))) return;
+  state.payouts.items.set(payout.id, payout);
+  changed("payouts");
+}
+
+/** The refund of `payment` waiting for Stripe's confirmation, or null. */
+export function refundInFlight(payment) {
+  return state.refundsRequested.get(payment.id) || null;
+}
+
+export function refundRequested(payment, amount) {
+  state.refundsRequested.set(payment.id, { amount, refundedBefore: payment.refundedAmount || 0 });
+  changed("payments");
+}
+
+/** Newest first, as the API lists them (ids are time-ordered). */
+export function newestFirst(map) {
+  return [...map.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/** What is still in escrow for a payment, in minor units (0 once released or before it is paid). */
+export function inEscrow(payment) {
+  if (payment.releasedAt || !["HELD", "PARTIALLY_REFUNDED"].includes(payment.status)) return 0;
+  return payment.amount - (payment.refundedAmount || 0);
+}
+
+export function refundable(payment) {
+  if (!["HELD", "PARTIALLY_REFUNDED", "RELEASED"].includes(payment.status)) return 0;
+  return payment.amount - (payment.refundedAmount || 0);
+}
