@@ -150,7 +150,6 @@ def test_the_company_sees_what_the_influencer_receives_and_follows_a_payment_in_
     expect(row.get_by_role("button", name="Refund the $50.00 payment to Riley Creator", exact=True)).to_be_visible()
     held = toast(company, "Payment Held in Escrow")
     expect(held).to_contain_text("$50.00 to Riley Creator · Spring campaign")
-    screenshot(company, "dashboard-company")
 
     row.get_by_role("link", name="Details of the $50.00 payment to Riley Creator").click()
     payment_id = row.get_attribute("data-payment-id")
@@ -185,6 +184,41 @@ def test_the_company_sees_what_the_influencer_receives_and_follows_a_payment_in_
     side.get_by_role("link", name="← All payments").click()
     expect(influencer.locator("#influencer-view")).to_be_visible()
     expect(influencer.locator("#influencer-payments li").first.locator(".amount")).to_have_text("$45.00")
+
+
+def test_the_companys_rows_say_who_was_paid_and_offer_what_each_state_allows(stack, open_page):
+    brand = ApiUser(stack.url, "company", "Acme Studios")
+    riley, sam, kai = (ApiUser(stack.url, "influencer", name) for name in ("Riley Creator", "Sam Rivera", "Kai Okafor"))
+    pending = brand.create_payment(riley, 12000, "usd", "Product shoot")
+    failed = brand.create_payment(riley, 7550, "usd", "Story series")
+    assert brand.pay(failed["id"], "4000000000000341").status_code == 402
+    released = released_payment(brand, kai, 8000, "usd", "Unboxing video")
+    held = paid_payment(brand, sam, 5000, "eur", "Spring campaign")
+    refunding = paid_payment(brand, kai, 4000, "usd", "Reel")
+    page = signed_in(open_page, stack, brand, "company")
+
+    row = lambda payment: payment_row(page, payment["id"])  # noqa: E731
+    expect(row(pending)).to_contain_text("To Riley Creator")
+    expect(row(pending)).to_contain_text("Riley will receive $108.00 · platform fee $12.00 (10%)")
+    expect(row(pending).get_by_role("button", name="Pay the $120.00 payment to Riley Creator", exact=True)).to_be_visible()
+    expect(row(failed)).to_contain_text("Your card was declined.")
+    expect(row(failed).get_by_role("button", name="Retry the $75.50 payment to Riley Creator", exact=True)).to_be_visible()
+    expect(row(released)).to_contain_text("Kai received $72.00 · platform fee $8.00")
+    expect(row(released).get_by_role("button", name="Release")).to_have_count(0)
+    expect(row(released).get_by_role("button", name="Refund the $80.00 payment to Kai Okafor", exact=True)).to_be_visible()
+    expect(row(held)).to_contain_text("Sam will receive €45.00 · platform fee €5.00 (10%)")
+    expect(row(held).get_by_role("button", name="Release the €50.00 payment to Sam Rivera", exact=True)).to_be_visible()
+    for payment in (pending, failed, released, held, refunding):
+        expect(row(payment).get_by_role("link", name=re.compile(r"^Details of the .+ payment to "))).to_be_visible()
+
+    row(refunding).get_by_role("button", name="Refund").click()
+    page.locator("#action-dialog").get_by_role("button", name="Refund").click()
+    expect(row(refunding).locator('[data-inflight="refund"]')).to_have_text(
+        "Refund of $40.00 requested: waiting for Stripe to confirm it.")
+    for dismiss in page.get_by_role("button", name="Dismiss notification").all():
+        dismiss.click()
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+    screenshot(page, "dashboard-company")
 
 
 def test_the_influencer_sees_balance_statement_and_earnings_and_they_follow_live_updates(stack, open_page):
@@ -462,6 +496,28 @@ def test_money_and_dates_are_shown_and_read_in_the_readers_locale(stack, open_pa
     result = page.evaluate(f"(async () => (await import('/static/dashboard/money.js')).parseMoney({typed!r}, 'eur'))()")
     assert result == parsed
     screenshot(page, f"influencer-{locale}")
+
+
+@pytest.mark.parametrize("locale, typed", [
+    ("en-US", {"1,000": 100000, "1,5": 150, "0.05": 5, "12": 1200, "123,456.78": 12345678}),
+    ("de-DE", {"1.000": 100000, "1,5": 150, "0,05": 5, "12": 1200, "123.456,78": 12345678}),
+])
+def test_amounts_typed_in_the_readers_locale_are_read_exactly_and_nonsense_is_refused(stack, open_page, locale, typed):
+    page = open_page(f"reader-{locale}", locale=locale)
+    page.goto(f"{stack.url}/")
+    expect(page.locator("#login-form")).to_be_visible()
+    read = page.evaluate("""async (texts) => {
+      const { parseMoney } = await import('/static/dashboard/money.js');
+      const attempt = (text, currency) => { try { return parseMoney(text, currency); } catch (error) { return error.message; } };
+      return {
+        eur: Object.fromEntries(texts.map((text) => [text, attempt(text, 'eur')])),
+        jpy: [attempt('5000', 'jpy'), attempt('1.5', 'jpy')],
+        refused: ['', 'abc', '-5', '0', '1.2.3,4,5', '12.', '1000000'].map((text) => attempt(text, 'eur')),
+      };
+    }""", list(typed))
+    assert read["eur"] == typed
+    assert read["jpy"][0] == 5000 and read["jpy"][1].startswith("Enter a whole number of JPY")
+    assert all(isinstance(message, str) and message.endswith(".") for message in read["refused"]), read["refused"]
 
 
 # --- phones ----------------------------------------------------------------------------------

@@ -83,42 +83,44 @@ export function exampleAmount(currency) {
 
 /**
  * What the reader typed, in minor units. Accepts the locale's own separators ("1,234.50" or
- * "1.234,50") and either "." or "," as the decimal point when that is unambiguous ("45,5").
- * Throws an Error whose message says what to type instead.
+ * "1.234,50") and either "." or "," as the decimal point when that is unambiguous ("45,5");
+ * grouping must be in threes. Throws an Error whose message says what to type instead.
  */
 export function parseMoney(text, currency) {
   const exponent = exponentOf(currency);
   const code = String(currency).toUpperCase();
+  const unreadable = () => new Error(exponent === 0
+    ? `Enter a whole number of ${code}, such as ${exampleAmount(currency)}.`
+    : `Enter an amount such as 50 or ${exampleAmount(currency)}.`);
   const value = String(text ?? "").trim().replace(/[\s\u00a0\u202f'_]/g, "");
-  if (!/^\d[\d.,]*$/.test(value) || /[.,]$/.test(value)) {
-    throw new Error(exponent === 0
-      ? `Enter a whole number of ${code}, such as ${exampleAmount(currency)}.`
-      : `Enter an amount such as 50 or ${exampleAmount(currency)}.`);
-  }
-  const { decimal } = separators();
+  if (!/^\d([\d.,]*\d)?$/.test(value)) throw unreadable();
   const marks = value.replace(/\d/g, "");
+  const kinds = [...new Set(marks)];
+  if (kinds.length > 2) throw unreadable();
+  // Which mark, if any, is the decimal point: the later kind when both appear; a single mark
+  // when it is the reader's own decimal point or cannot be grouping (not followed by three digits).
+  let decimalMark = null;
+  if (kinds.length === 2) {
+    decimalMark = value[Math.max(value.lastIndexOf("."), value.lastIndexOf(","))];
+  } else if (marks.length === 1) {
+    const tail = value.slice(value.indexOf(marks) + 1);
+    if (marks === separators().decimal || tail.length !== 3) decimalMark = marks;
+  }
   let whole = value;
   let fraction = "";
-  const last = Math.max(value.lastIndexOf("."), value.lastIndexOf(","));
-  if (last >= 0) {
-    const mark = value[last];
-    const tail = value.slice(last + 1);
-    // The last mark is the decimal point when both kinds appear, when it is the reader's own
-    // decimal point, or when it cannot be grouping (it appears once and not before three digits).
-    const isDecimal = new Set(marks).size > 1 || mark === decimal || (marks.length === 1 && tail.length !== 3);
-    if (isDecimal) {
-      if (marks.split(mark).length - 1 > 1 && new Set(marks).size === 1) throw new Error(`Use one decimal point, as in ${exampleAmount(currency)}.`);
-      whole = value.slice(0, last);
-      fraction = tail;
-    }
-    whole = whole.replace(/[.,]/g, "");
+  if (decimalMark) {
+    const at = value.lastIndexOf(decimalMark);
+    whole = value.slice(0, at);
+    fraction = value.slice(at + 1);
+    if (whole.includes(decimalMark)) throw new Error(`Use one decimal point, as in ${exampleAmount(currency)}.`);
   }
+  if (/[.,]/.test(whole) && !/^\d{1,3}([.,]\d{3})*$/.test(whole)) throw unreadable();
   if (fraction.length > exponent) {
     throw new Error(exponent === 0
       ? `Enter a whole number of ${code} (no decimals).`
       : `${code} has at most ${exponent} decimals.`);
   }
-  const minor = BigInt(whole || "0") * 10n ** BigInt(exponent) + BigInt((fraction || "").padEnd(exponent, "0") || "0");
+  const minor = BigInt(whole.replace(/[.,]/g, "")) * 10n ** BigInt(exponent) + BigInt(fraction.padEnd(exponent, "0") || "0");
   if (minor <= 0n) throw new Error("The amount must be more than zero.");
   if (minor > BigInt(MAX_AMOUNT)) throw new Error(`The amount can be at most ${formatMoney(MAX_AMOUNT, currency)}.`);
   return Number(minor);

@@ -65,25 +65,27 @@ function draw(series) {
     );
   }
   items.forEach((item, index) => {
-    const x = MARGIN.left + index * band;
-    if (item.amount > 0) {
-      const bar = svg("rect", {
-        x: x + band * 0.15, width: Math.max(1, band * 0.7), y: y(item.amount), height: y(0) - y(item.amount), rx: 2, class: "chart__bar",
-      });
-      bar.dataset.date = item.date;
-      bar.append(svg("title", {}, `${labelOf(item)}: ${formatMoney(item.amount, series.currency)}`));
-      root.append(bar);
-    }
-    // a label per week (counted back from today) or per month, more sparsely when narrow
-    const every = chart.period === "day" ? 7 : (band < 34 ? 2 : 1);
-    if ((items.length - 1 - index) % every === 0) {
-      const text = chart.period === "day" ? formatDay(item.date) : formatMonthShort(item.date);
-      const last = index === items.length - 1; // kept inside the drawing: anchored at its end
-      root.append(svg("text", {
-        x: last ? x + band : x + band / 2, y: HEIGHT - 8, "text-anchor": last ? "end" : "middle", class: "chart__label",
-      }, text));
-    }
+    if (item.amount <= 0) return;
+    const bar = svg("rect", {
+      x: MARGIN.left + index * band + band * 0.15, width: Math.max(1, band * 0.7), y: y(item.amount),
+      height: y(0) - y(item.amount), rx: 2, class: "chart__bar",
+    });
+    bar.dataset.date = item.date;
+    bar.append(svg("title", {}, `${labelOf(item)}: ${formatMoney(item.amount, series.currency)}`));
+    root.append(bar);
   });
+  // Labels from today backwards, one per week or month, each only where it does not run into
+  // the one after it (text width estimated from its length: the SVG is not laid out yet).
+  const every = chart.period === "day" ? 7 : 1;
+  let nextLeft = width;
+  for (let index = items.length - 1; index >= 0; index -= every) {
+    const text = chart.period === "day" ? formatDay(items[index].date) : formatMonthShort(items[index].date);
+    const textWidth = text.length * 6.5;
+    const centre = Math.min(MARGIN.left + (index + 0.5) * band, width - MARGIN.right - textWidth / 2);
+    if (centre + textWidth / 2 > nextLeft - 6) continue;
+    root.append(svg("text", { x: centre, y: HEIGHT - 8, "text-anchor": "middle", class: "chart__label" }, text));
+    nextLeft = centre - textWidth / 2;
+  }
   box.replaceChildren(root);
 }
 
