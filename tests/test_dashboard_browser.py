@@ -16,7 +16,7 @@ import io
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 import requests
@@ -552,6 +552,31 @@ def test_at_phone_width_nothing_scrolls_sideways_every_target_is_44px_and_toasts
     influencer.get_by_role("button", name="Request payout").click()
     assert_phone_friendly(influencer)
     influencer.locator("#payout-dialog").get_by_role("button", name="Cancel").click()
+
+
+# The Notification API as a hidden tab with permission sees it: each notification is kept, so
+# the test can click it as the person would.
+NOTIFICATIONS = """
+window.__notes = [];
+window.Notification = class {
+  constructor(title, options) { this.title = title; this.body = options && options.body; window.__notes.push(this); }
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+  close() {}
+};
+Object.defineProperty(Document.prototype, "visibilityState", { configurable: true, get() { return "hidden"; } });
+"""
+
+
+def test_a_browser_notification_names_amount_and_party_and_opens_its_payment(stack, open_page):
+    brand, creator = ApiUser(stack.url, "company", "Northwind"), ApiUser(stack.url, "influencer", "Noa Creator")
+    page = signed_in(open_page, stack, creator, "influencer", init_scripts=[NOTIFICATIONS])
+    payment = paid_payment(brand, creator, 2000, "usd", "Teaser")
+    page.wait_for_function("() => window.__notes.length > 0", timeout=TIMEOUT)
+    assert page.evaluate("window.__notes[0].body") == "Payment Secured: $18.00 for you from Northwind · Teaser"
+    page.evaluate("window.__notes[0].onclick()")
+    expect(page).to_have_url(re.compile(rf"#/payments/{payment['id']}$"))
+    expect(page.locator("#detail-view h1")).to_have_text("$20.00 from Northwind")
 
 
 def test_toasts_never_cover_the_headers_controls_on_a_wide_screen(stack, open_page):

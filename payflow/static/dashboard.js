@@ -74,6 +74,7 @@ function signedOut(message) {
   stopStream();
   resetStatement();
   resetEarnings();
+  hideDetail();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   show($("#loading"), false);
   for (const id of ["#company-view", "#influencer-view", "#detail-view", "#account"]) show($(id), false);

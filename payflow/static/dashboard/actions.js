@@ -30,11 +30,6 @@ export function inFlight(actionId) {
   return Boolean(open.get(actionId)?.promise);
 }
 
-/** The key an open action of `actionId` would send now (for tests and diagnostics), or null. */
-export function keyOf(actionId) {
-  return open.get(actionId)?.key || null;
-}
-
 function newKey() {
   return crypto.randomUUID();
 }

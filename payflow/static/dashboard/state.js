@@ -72,8 +72,15 @@ export function refundInFlight(payment) {
   return state.refundsRequested.get(payment.id) || null;
 }
 
+/**
+ * Stripe took a refund request for `payment` (as the page had it when the action started). If
+ * Stripe's confirmation already overtook the answer, there is nothing left to wait for.
+ */
 export function refundRequested(payment, amount) {
-  state.refundsRequested.set(payment.id, { amount, refundedBefore: payment.refundedAmount || 0 });
+  const refundedBefore = payment.refundedAmount || 0;
+  const current = state.payments.items.get(payment.id);
+  if (current && ((current.refundedAmount || 0) > refundedBefore || current.status === "REFUNDED")) return;
+  state.refundsRequested.set(payment.id, { amount, refundedBefore });
   changed("payments");
 }
 
