@@ -1,9 +1,9 @@
 """Date filters of the read side (statement, payments list, CSV exports): a half-open range of UTC moments."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-import re
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -29,9 +29,11 @@ def parse_moment(text: str, *, end: bool = False) -> datetime:
 
     A date alone is a whole UTC day: its first moment as a start, the first moment of
     the next day as an ``end`` (so ``to=2024-05-31`` includes all of May 31st). A
-    date-time without an offset is taken as UTC. Raises ``ValueError`` otherwise.
+    date-time without an offset is taken as UTC, and a ``+`` offset that a query string turned
+    into a space is read as ``+``. Raises ``ValueError`` otherwise.
     """
-    text = text.strip()
+    # "+02:00" left unencoded in a query string arrives as " 02:00"
+    text = re.sub(r"(T[\d:.]+) (\d{2}:?\d{2})$", r"\1+\2", text.strip())
     try:
         if _DATE_ONLY.fullmatch(text):
             moment = datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)

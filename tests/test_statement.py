@@ -145,6 +145,8 @@ def test_date_filters_keep_the_balance_of_everything_before_them(client, factory
     # a time with an offset is a moment: 02:00 in Berlin on May 1st is midnight UTC, May's first line excluded
     before = _statement(client, factory, influencer, "?to=2024-05-01T02:00:00%2B02:00")["items"]
     assert [item["paymentId"] for item in before] == [april.id, march.id]
+    unencoded = _statement(client, factory, influencer, "?to=2024-05-01T02:00:00+02:00")["items"]  # "+" read as a space
+    assert unencoded == before
 
 
 def test_bad_filters_are_refused_with_the_json_error_shape(client, factory):
