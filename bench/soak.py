@@ -3,7 +3,7 @@
     python -m bench.soak            # the full run (a few minutes)
     python -m bench.soak --short    # under two minutes; CI runs it
 
-Two web processes, two RQ workers, PostgreSQL, a private Redis and localstripe.
+Two web processes, two RQ workers, PostgreSQL, a private Redis and the offline Stripe.
 Signed events for a few hundred payments and payouts arrive with about a third
 delivered two or three times and the order shuffled (late failures after
 successes, refunds and dispute endings before what they depend on), while:

@@ -55,12 +55,15 @@ class RedisProcess:
             self.kill()
 
 
-class LocalStripeProcess:
+class StripeStandinProcess:
+    """The offline Stripe (``stripe_standin``), empty, on a free port."""
+
     def __init__(self, logs: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
-                                        stdout=open(logs / "soak-localstripe.log", "wb"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([sys.executable, "-m", "stripe_standin", "--port", str(self.port),
+                                         "--from-scratch"], cwd=ROOT,
+                                        stdout=open(logs / "soak-stripe-standin.log", "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         import socket
 
@@ -70,7 +73,7 @@ class LocalStripeProcess:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("localstripe did not start")
+        raise RuntimeError("the offline Stripe did not start")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -78,16 +81,16 @@ class LocalStripeProcess:
 
 
 class Stack:
-    """Two web processes, two workers, PostgreSQL, Redis and localstripe."""
+    """Two web processes, two workers, PostgreSQL, Redis and the offline Stripe."""
 
     def __init__(self, logs: Path, env: dict):
         self.logs = logs
         self.database = PostgresDatabase()
         self.redis = RedisProcess()
-        self.localstripe = LocalStripeProcess(logs)
+        self.stripe = StripeStandinProcess(logs)
         self.env = {
             **os.environ, **env, "DATABASE_URL": self.database.url, "REDIS_URL": self.redis.url,
-            "STRIPE_API_BASE": self.localstripe.url,
+            "STRIPE_API_BASE": self.stripe.url,
         }
         subprocess.check_call([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=self.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -147,6 +150,6 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.redis.stop()
-        self.localstripe.stop()
+        self.stripe.stop()
         self.accept_database()
         self.database.drop()

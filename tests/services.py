@@ -1,4 +1,4 @@
-"""The real servers the tests talk to: PostgreSQL, Redis and a localstripe process.
+"""The real servers the tests talk to: PostgreSQL, Redis and the offline Stripe (``stripe_standin``).
 
 Each is found or started once per test session. Nothing here is a mock: when a
 server cannot be had, the tests that need it are skipped (or, with
@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from contextlib import closing
+from pathlib import Path
 
 import redis
 
@@ -22,6 +23,7 @@ import redis
 # in the test process are valid in the servers it starts.
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 WEBHOOK_SECRET = "whsec_test_payflow"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def process_environment(database_url: str, redis_url: str, stripe_url: str, **overrides) -> dict:
@@ -114,19 +116,41 @@ class RedisServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class LocalStripe:
-    """A localstripe server on a free port, started from scratch (no shared pickle)."""
+class StripeStandin:
+    """The offline Stripe (``python -m stripe_standin``, localstripe plus Connect) on a free port.
 
-    def __init__(self):
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="localstripe-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, process=self.process)
+    Started from scratch with no state file, so nothing is shared with other runs; ``options``
+    are extra flags (``--payout-delay 0.5``). With ``state_file`` it keeps its state there, and
+    ``restart()`` stops it and starts it again on the same port with that file.
+    """
+
+    def __init__(self, *options: str, state_file: str | None = None, port: int | None = None):
+        self.port = port or free_port()
+        self.options = list(options)
+        self.state_file = state_file
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="stripe-standin-", suffix=".log", delete=False)
+        self.process = None
+        self.start(from_scratch=True)
+
+    def start(self, from_scratch: bool = False) -> None:
+        command = [sys.executable, "-m", "stripe_standin", "--port", str(self.port), *self.options]
+        if self.state_file:
+            command += ["--state-file", self.state_file]
+        if from_scratch:
+            command.append("--from-scratch")
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, process=self.process)
+
+    def restart(self) -> None:
+        """Stop (SIGKILL: nothing gets a chance to save on the way out) and start with the state file."""
+        self.process.kill()
+        self.process.wait(10)
+        self.start()
+
+    def log_text(self) -> str:
+        with open(self.log.name, errors="replace") as log:
+            return log.read()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -134,6 +158,8 @@ class LocalStripe:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
+        os.unlink(self.log.name)
 
 
 class PostgresDatabase:
