@@ -36,11 +36,12 @@ TIMEOUT = 15_000  # ms, for anything that crosses the server, Redis and the stre
 
 
 class Stack:
-    def __init__(self, app, server: PayflowServer, worker: WorkerProcess):
+    def __init__(self, app, server: PayflowServer, worker: WorkerProcess, stripe_url: str):
         self.app = app
         self.server = server
         self.worker = worker
         self.url = server.url
+        self.stripe_url = stripe_url  # the offline Stripe, to check what reached "Stripe"
 
     def logs(self) -> str:
         return f"--- gunicorn ---\n{self.server.log_text()}\n--- worker ---\n{self.worker.log_text()}"
@@ -58,7 +59,7 @@ def stack(migrated_app, database_url, redis_server, localstripe):
     try:
         server.start()
         register_webhooks(localstripe.url, server.url)
-        yield Stack(migrated_app, server, worker)
+        yield Stack(migrated_app, server, worker, localstripe.url)
     finally:
         worker.close()
         server.close()
