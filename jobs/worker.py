@@ -2,8 +2,9 @@
 
 Jobs run in the worker process itself (``SimpleWorker``): no fork per job, one
 database connection pool for the process's life. Beside the job loop a timer
-thread sweeps the webhook inbox for events Redis lost and prunes old ones; a
-Redis lock keeps it to one sweeper at a time across workers.
+thread sweeps the webhook inbox for events Redis lost, asks Stripe about payouts
+and refunds whose create request got no definite answer, and prunes old rows; a
+Redis lock keeps each of these to one worker at a time.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue, SimpleWorker
 
-from payflow import publisher
+from payflow import idempotency, metrics_store, payouts, publisher, refunds
 from payflow.extensions import db, redis_client
 from payflow.webhooks import inbox
 
@@ -47,16 +48,35 @@ def housekeeping_once(app: Flask) -> None:
         if client.set("payflow:lock:sweep", "1", nx=True, ex=max(1, interval)):
             inbox.sweep()
             publisher.republish_overdue()
+        if client.set("payflow:lock:resolve", "1", nx=True, ex=max(1, interval)):
+            resolve_unanswered()
         if client.set("payflow:lock:prune", "1", nx=True, ex=PRUNE_EVERY_SECONDS):
             inbox.prune()
             publisher.prune_published()
+            idempotency.prune()
         db.session.remove()
 
 
+def resolve_unanswered() -> None:
+    """Payouts and refunds Stripe gave no definite answer about: ask again (same key) or look them up.
+    Two workers doing it at once is safe: the idempotency key makes the second ask a repeat."""
+    for domain in (payouts, refunds):
+        try:
+            domain.resolve_unanswered()
+        except Exception:  # one failing must not stop the other, nor the sweep next time
+            log.exception("housekeeping.resolve_failed domain=%s", domain.__name__)
+
+
 def start_housekeeping(app: Flask, stop: threading.Event) -> threading.Thread:
+    pusher = metrics_store.Pusher(app.config["METRICS_PUSH_INTERVAL_SECONDS"])
+
     def loop():
-        while not stop.wait(app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"]):
+        while not stop.wait(min(app.config["WEBHOOK_SWEEP_INTERVAL_SECONDS"], pusher.interval or 3600)):
             try:
+                if pusher.due():
+                    with app.app_context():
+                        # For hosts that share no disk: this host's figures, for the web's /metrics.
+                        metrics_store.push(redis_client.client, app.config)
                 housekeeping_once(app)
             except redis.RedisError as exc:
                 log.warning("housekeeping skipped, Redis unavailable: %s", exc)

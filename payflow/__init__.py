@@ -1,7 +1,6 @@
 """payflow: escrowed creator payments on Stripe, with a ledger, webhooks and live updates."""
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask
@@ -10,14 +9,15 @@ from config import INSTANCE_DIR, BASE_DIR, Config, config_from_environment
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from . import api, cli, metrics, stripe_api
+    from . import api, cli, logs, metrics, rate_limits, stripe_api
     from .extensions import configure_sqlite, db, jwt, migrate, redis_client
 
     config = config or config_from_environment()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.from_object(config)
     app.config["PAYFLOW_ENV"] = config.ENV_NAME
-    _configure_logging(app)
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
+    logs.init_app(app)
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)
@@ -37,13 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     metrics.init_app(app)
     api.register(app)
+    rate_limits.init_app(app)
     cli.register(app)
     return app
 
-
-def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=os.environ.get("LOG_LEVEL", "INFO"),
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )

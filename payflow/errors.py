@@ -58,8 +58,27 @@ class PaymentDeclined(PayflowError):
     status, code = 402, "card_declined"
 
 
-class StripeUnavailable(PayflowError):
+class StripeError(PayflowError):
+    """Stripe did not do what was asked (the subclasses say whether that is certain)."""
+
     status, code = 502, "stripe_error"
+
+
+class StripeRefused(StripeError):
+    """Stripe answered and refused (a 4xx other than a declined card): nothing was done there."""
+
+
+class StripeOutcomeUnknown(StripeError):
+    """No definite answer (connection lost, timeout, 5xx, 429 after the library's retries):
+    Stripe may or may not have done it. Never a refusal: resolve it by asking again with
+    the same idempotency key, by looking the object up, or from its webhook."""
+
+    code = "stripe_outcome_unknown"
+
+
+class TransactionOpenDuringNetworkCall(RuntimeError):
+    """A programming error: a call to Stripe while the database session holds a transaction
+    (and on SQLite the write lock, on PostgreSQL row locks and a snapshot) open."""
 
 
 class NotReady(PayflowError):

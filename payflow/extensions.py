@@ -1,6 +1,8 @@
 """Extension objects, created unbound and attached to an app by ``init_app``."""
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import redis
 from flask import Flask, current_app
 from flask_jwt_extended import JWTManager
@@ -24,6 +26,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# True inside ``unit_of_work.atomic()``: the transaction about to begin will write.
+WRITE_TRANSACTION: ContextVar[bool] = ContextVar("payflow_write_transaction", default=False)
 migrate = Migrate()
 jwt = JWTManager()
 
@@ -55,10 +60,14 @@ redis_client = RedisClient()
 def configure_sqlite(engine) -> None:
     """Make SQLite behave like a database that can hold money.
 
-    pysqlite's default deferred transactions let two writers read the same balance
-    and then collide; ``BEGIN IMMEDIATE`` takes the write lock up front, which is the
-    SQLite counterpart of the row locks used on PostgreSQL. Foreign keys are off by
-    default in SQLite and are switched on here.
+    A deferred transaction that reads a balance and then writes can collide with another
+    writer; so a transaction that will write (one begun inside ``atomic()``) starts with
+    ``BEGIN IMMEDIATE``, taking the write lock up front: the SQLite counterpart of the row
+    locks used on PostgreSQL. Every other transaction only reads and starts with a plain
+    ``BEGIN``: in WAL mode it reads a snapshot and neither waits for the writer nor holds
+    it up, so a page that reloads its wallet never queues behind a money move (nor holds
+    one up while its response is written). Foreign keys are off by default in SQLite and
+    are switched on here.
     """
 
     @event.listens_for(engine, "connect")
@@ -72,4 +81,4 @@ def configure_sqlite(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if WRITE_TRANSACTION.get() else "BEGIN")

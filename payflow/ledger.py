@@ -193,6 +193,16 @@ def balances_of(user_id: str | None, currency: str, purposes) -> dict[str, int]:
     return result
 
 
+def released_gross(payment_id: str) -> int:
+    """What the payment's release took out of escrow (the influencer's net and the fee); 0 before it."""
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerTransaction.payment_id == payment_id, LedgerTransaction.kind == "release", LedgerEntry.amount > 0)
+    )
+    return int(total)
+
+
 # --- money moves -----------------------------------------------------------------
 
 
@@ -268,13 +278,46 @@ def refund(payment, old_remaining: int, new_remaining: int, fee_bps: int, *, rel
             debit(account(ESCROW_FEES, currency), fee_back),
             debit(account(ESCROW, currency, payment.influencer_id), net_back),
         ]
+    # Keyed by everything ever refunded (reversed refunds included), which only grows: the
+    # same total reached again after a failed refund is a new move, not a repeat.
     return post(
         "clawback" if released else "refund",
-        f"refund:{payment.id}:{payment.amount - new_remaining}",
+        f"refund:{payment.id}:{payment.amount - new_remaining + (payment.refund_reversed_amount or 0)}",
         currency,
         legs,
         payment_id=payment.id,
         description="Refund clawed back" if released else "Refund from escrow",
+    )
+
+
+def refund_reversed(payment, old_remaining: int, new_remaining: int, fee_bps: int, *, released: bool,
+                    refund_id: str) -> LedgerTransaction | None:
+    """A refund failed after it was applied: ``new_remaining - old_remaining`` is back at Stripe.
+
+    The mirror of ``refund``: before release it returns to escrow (net and fee shares);
+    after release to the influencer (what they owe is settled first) and to earned fees,
+    split as the release splits it. Keyed by the refund: once per refund.
+    """
+    currency = payment.currency
+    returned = new_remaining - old_remaining
+    old_fee, old_net = split(old_remaining, fee_bps)
+    new_fee, new_net = split(new_remaining, fee_bps)
+    fee_back, net_back = new_fee - old_fee, new_net - old_net
+    legs = [debit(account(STRIPE_BALANCE, currency), returned)]
+    if released:
+        account(WALLET, currency, payment.influencer_id, for_update=True)
+        legs += [credit(account(PLATFORM_FEES, currency), fee_back),
+                 *_credit_influencer(payment.influencer_id, currency, net_back)]
+    else:
+        legs += [credit(account(ESCROW_FEES, currency), fee_back),
+                 credit(account(ESCROW, currency, payment.influencer_id), net_back)]
+    return post(
+        "refund_reversed",
+        f"refund-reversed:{refund_id}",
+        currency,
+        legs,
+        payment_id=payment.id,
+        description="Failed refund returned to the wallet" if released else "Failed refund returned to escrow",
     )
 
 

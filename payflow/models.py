@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -40,12 +40,19 @@ class User(TimestampMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("usr"))
-    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
-    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    # A marketplace user may have no email (or one already taken here) and has no password.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Who the marketplace says this is (its token's iss and sub); null for payflow's own accounts.
+    external_issuer: Mapped[str | None] = mapped_column(String(255))
+    external_subject: Mapped[str | None] = mapped_column(String(255))
 
-    __table_args__ = (CheckConstraint("role IN ('company', 'influencer', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('company', 'influencer', 'admin')", name="role"),
+        UniqueConstraint("external_issuer", "external_subject", name="uq_users_external_issuer_external_subject"),
+    )
 
 
 class Payment(TimestampMixin, db.Model):
@@ -69,6 +76,9 @@ class Payment(TimestampMixin, db.Model):
     fee_bps: Mapped[int] = mapped_column(Integer, nullable=False)
     fee_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Refunds that failed after they were applied and were put back (their amount is no
+    # longer in ``refunded_amount``); it keeps every refund's ledger key distinct.
+    refund_reversed_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     disputed_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # Where a dispute returns the payment to when it is won.
     status_before_dispute: Mapped[str | None] = mapped_column(String(24))
@@ -99,7 +109,20 @@ class PaymentAttempt(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
-class Payout(TimestampMixin, db.Model):
+class StripeRequestMixin:
+    """The state of a create request sent to Stripe whose answer payflow has not had yet.
+
+    ``next_resolve_at`` is set when the call ended without a definite answer (the object
+    may exist at Stripe); the housekeeping then asks again with the same idempotency key,
+    or looks the object up, until it knows. ``stripe_error`` is the last such error.
+    """
+
+    next_resolve_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    stripe_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Payout(StripeRequestMixin, TimestampMixin, db.Model):
     __tablename__ = "payouts"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("po"))
@@ -110,7 +133,60 @@ class Payout(TimestampMixin, db.Model):
     stripe_payout_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     failure_message: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_payouts_next_resolve_at", "next_resolve_at"),
+    )
+
+
+class Refund(StripeRequestMixin, TimestampMixin, db.Model):
+    """A refund payflow asked Stripe for (or learnt of from Stripe), by its own state machine.
+
+    ``applied`` says whether its amount is counted in the payment's ``refunded_amount``
+    (and the ledger): a refund that fails later is put back only if it was.
+    """
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("rf"))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    requested_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    applied: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_refunds_next_resolve_at", "next_resolve_at"),
+    )
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a money-moving request sent with an ``Idempotency-Key``.
+
+    One row per (user, key), inserted before the request runs, so a concurrent repeat
+    finds it and waits; ``response_status`` is null until the first request has answered.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_id_key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
 
 
 class LedgerAccount(db.Model):

@@ -10,12 +10,17 @@ Design
        ▼     ▶   FAILED ─retry▶ PENDING     (refunds, before or after release)
     CANCELED                 HELD/RELEASED/... ◀─▶ DISPUTED (won: back; lost: a refund)
 
+A refund that fails at Stripe after it was applied takes a payment back from
+(PARTIALLY_)REFUNDED to HELD, RELEASED or PARTIALLY_REFUNDED (``record_refund_reversed``):
+the only way out of REFUNDED.
+
 Two kinds of function change a payment, and both go through ``_move``, which
 refuses any transition not in ``TRANSITIONS``:
 
 * commands from people (``create_payment``, ``confirm_payment``, ``retry_payment``,
-  ``release_payment``, ``request_refund``): authorise, call Stripe outside any
-  database transaction, then apply what Stripe answered;
+  ``release_payment``; refunds are requested through ``refunds``): authorise and write
+  in one transaction, capturing the plain values the call needs, call Stripe after the
+  commit, then apply what Stripe answered in a transaction of its own;
 * facts from Stripe (``record_*``): applied by the webhook jobs and by confirm's
   own answer. Each is idempotent and order-tolerant: a fact already applied, or
   one that would move a payment backwards (a late failure after a success), changes
@@ -29,7 +34,6 @@ notifications of both sides in that one database transaction.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from flask import current_app
 from sqlalchemy import func, or_, select
@@ -43,6 +47,7 @@ from .errors import (
     NotReady,
     PaymentDeclined,
     PayflowError,
+    StripeOutcomeUnknown,
     Unprocessable,
 )
 from .extensions import db
@@ -68,11 +73,12 @@ TRANSITIONS = {
     PROCESSING: {HELD, FAILED, CANCELED},
     FAILED: {PENDING, PROCESSING, HELD, CANCELED},
     HELD: {RELEASED, PARTIALLY_REFUNDED, REFUNDED, DISPUTED},
-    PARTIALLY_REFUNDED: {RELEASED, PARTIALLY_REFUNDED, REFUNDED, DISPUTED},
+    PARTIALLY_REFUNDED: {RELEASED, PARTIALLY_REFUNDED, REFUNDED, DISPUTED, HELD},
     RELEASED: {PARTIALLY_REFUNDED, REFUNDED, DISPUTED},
     DISPUTED: {HELD, RELEASED, PARTIALLY_REFUNDED, REFUNDED},
     CANCELED: set(),
-    REFUNDED: set(),
+    # back only when a refund fails at Stripe after it was applied
+    REFUNDED: {HELD, RELEASED, PARTIALLY_REFUNDED},
 }
 BEFORE_SUCCESS = {PENDING, PROCESSING, FAILED}
 PAID = {HELD, RELEASED, PARTIALLY_REFUNDED, REFUNDED, DISPUTED}
@@ -144,10 +150,10 @@ def _owned_by_company(user: User, payment_id: str, action: str) -> Payment:
 
 
 def create_payment(company: User, influencer_id: str, amount: int, currency: str, description: str) -> Payment:
-    influencer = db.session.get(User, influencer_id)
-    if influencer is None or influencer.role != "influencer":
-        raise Unprocessable(f"no influencer {influencer_id}", code="unknown_influencer")
     with atomic():
+        influencer = db.session.get(User, influencer_id)
+        if influencer is None or influencer.role != "influencer":
+            raise Unprocessable(f"no influencer {influencer_id}", code="unknown_influencer")
         payment = Payment(
             company_id=company.id,
             influencer_id=influencer.id,
@@ -158,21 +164,23 @@ def create_payment(company: User, influencer_id: str, amount: int, currency: str
             fee_bps=current_app.config["PLATFORM_FEE_BPS"],
         )
         db.session.add(payment)
-    _start_attempt(payment.id)
-    return db.session.get(Payment, payment.id)
+        db.session.flush()
+        payment_id, request = payment.id, _attempt_request(payment)
+    _start_attempt(payment_id, request)
+    return db.session.get(Payment, payment_id)
 
 
-def _start_attempt(payment_id: str) -> None:
-    """Create a PaymentIntent for the payment's next attempt and make it current.
+def _attempt_request(payment: Payment) -> dict:
+    """The PaymentIntent request of the payment's next attempt, as plain values.
 
     The idempotency key names the attempt, so two concurrent retries get the same
-    intent from Stripe instead of charging twice.
+    intent from Stripe instead of charging twice, and a retry after an unanswered
+    creation finds the intent that may have been made.
     """
-    payment = db.session.get(Payment, payment_id)
     attempt_number = 1 + db.session.scalar(
-        select(func.count()).select_from(PaymentAttempt).where(PaymentAttempt.payment_id == payment_id)
+        select(func.count()).select_from(PaymentAttempt).where(PaymentAttempt.payment_id == payment.id)
     )
-    request = {
+    return {
         "amount": payment.amount,
         "currency": payment.currency,
         "metadata": {
@@ -182,10 +190,17 @@ def _start_attempt(payment_id: str) -> None:
         },
         "idempotency_key": f"payflow-payment-{payment.id}-attempt-{attempt_number}",
     }
-    db.session.rollback()  # no transaction (nor SQLite's write lock) stays open across the call to Stripe
+
+
+def _start_attempt(payment_id: str, request: dict) -> str:
+    """Create the PaymentIntent of ``request`` (from ``_attempt_request``) and make it the
+    payment's current attempt; returns its id. Called with no transaction open."""
     try:
         intent = gateway().create_payment_intent(**request)
     except PayflowError as exc:
+        # No intent is confirmed without its client secret, so nothing was charged: FAILED lets the
+        # company retry, and a retry reuses this attempt's key (it was never recorded), so an intent
+        # Stripe made without answering is the one the retry gets.
         with atomic():
             payment = lock_payment(payment_id)
             if payment.status == PENDING and payment.stripe_payment_intent_id is None:
@@ -203,25 +218,33 @@ def _start_attempt(payment_id: str) -> None:
             payment.stripe_payment_intent_id = intent.id
             payment.client_secret = intent.client_secret
             payment.updated_at = utcnow()
+    return intent.id
 
 
 def confirm_payment(company: User, payment_id: str, payment_method: str) -> Payment:
-    """Confirm server-side with a saved or test payment method; a failed payment starts a new attempt."""
+    """Confirm server-side with a saved or test payment method; a failed payment starts a new attempt.
+
+    Raises ``PaymentDeclined`` (the payment is then FAILED) and ``StripeOutcomeUnknown`` when
+    neither the confirmation nor a look-up of the intent got an answer: the payment is left as
+    it is (the card may have been charged), and its webhook will say.
+    """
     with atomic():
         payment = _owned_by_company(company, payment_id, "confirm")
         if payment.status not in (PENDING, FAILED):
             raise InvalidTransition(f"payment {payment.id} is {payment.status}; only PENDING or FAILED can be paid")
         needs_attempt = payment.status == FAILED or payment.stripe_payment_intent_id is None
-    if needs_attempt:
-        _start_attempt(payment_id)
-    intent_id = db.session.get(Payment, payment_id).stripe_payment_intent_id
-    db.session.rollback()
+        request = _attempt_request(payment) if needs_attempt else None
+        intent_id = payment.stripe_payment_intent_id
+    if request is not None:
+        intent_id = _start_attempt(payment_id, request)
     try:
         intent = gateway().confirm_payment_intent(intent_id, payment_method)
     except PaymentDeclined as exc:
         with atomic():
             record_failed(lock_payment(payment_id), intent_id, exc.message)
         raise
+    except StripeOutcomeUnknown:
+        intent = gateway().retrieve_payment_intent(intent_id)  # what did Stripe do? (raises if still silent)
     with atomic():
         apply_intent(lock_payment(payment_id), intent)
     return db.session.get(Payment, payment_id)
@@ -233,7 +256,8 @@ def retry_payment(company: User, payment_id: str) -> Payment:
         payment = _owned_by_company(company, payment_id, "retry")
         if payment.status != FAILED:
             raise InvalidTransition(f"payment {payment.id} is {payment.status}; only FAILED payments are retried")
-    _start_attempt(payment_id)
+        request = _attempt_request(payment)
+    _start_attempt(payment_id, request)
     return db.session.get(Payment, payment_id)
 
 
@@ -258,32 +282,6 @@ def release_payment(company: User, payment_id: str) -> Payment:
 
 def refundable(payment: Payment) -> int:
     return payment.amount - payment.refunded_amount if payment.status in (HELD, PARTIALLY_REFUNDED, RELEASED) else 0
-
-
-def request_refund(actor: User, payment_id: str, amount: int | None, idempotency_key: str | None = None) -> dict:
-    """Ask Stripe to refund; the payment changes only when Stripe confirms (``record_refund_total``)."""
-    actor_id = actor.id  # read now: after the commit it would be reloaded, opening a transaction
-    with atomic():
-        payment = get_payment(actor, payment_id)
-        if actor.role != "admin" and payment.company_id != actor.id:
-            raise Forbidden("only the paying company or an admin can refund this payment")
-        available = refundable(payment)
-        if available <= 0:
-            raise InvalidTransition(f"payment {payment.id} is {payment.status}; nothing can be refunded")
-        amount = available if amount is None else amount
-        if amount > available:
-            raise Unprocessable(
-                f"at most {available} can be refunded", code="refund_exceeds_payment", details={"refundable": available}
-            )
-        intent_id = payment.stripe_payment_intent_id
-    refund = gateway().create_refund(
-        payment_intent=intent_id,
-        amount=amount,
-        metadata={"payment_id": payment_id, "requested_by": actor_id},
-        idempotency_key=f"payflow-refund-{payment_id}-{idempotency_key or uuid.uuid4().hex}",
-    )
-    log.info("refund %s of %s requested for %s", refund.id, amount, payment_id)
-    return {"paymentId": payment_id, "refundId": refund.id, "amount": amount, "status": "requested"}
 
 
 # --- facts from Stripe -------------------------------------------------------------
@@ -366,8 +364,7 @@ def record_canceled(payment: Payment, intent_id: str | None) -> bool:
     return True
 
 
-def record_refund_total(payment: Payment, amount_refunded: int, currency: str | None = None) -> bool:
-    """Apply Stripe's cumulative ``amount_refunded``: only the part not yet recorded moves money."""
+def _check_refund_total(payment: Payment, amount_refunded: int, currency: str | None) -> None:
     _check_amount(payment, None, currency)
     if amount_refunded > payment.amount or amount_refunded < 0:
         raise AmountMismatch(f"payment {payment.id}: refunded total {amount_refunded} exceeds {payment.amount}")
@@ -375,8 +372,37 @@ def record_refund_total(payment: Payment, amount_refunded: int, currency: str | 
         raise NotReady(f"payment {payment.id} refunded before its success was recorded")
     if payment.status == CANCELED:
         raise AmountMismatch(f"payment {payment.id} was canceled but Stripe reports a refund")
-    if amount_refunded <= payment.refunded_amount:
+
+
+def record_refund_total(payment: Payment, amount_refunded: int, currency: str | None = None) -> bool:
+    """Apply Stripe's cumulative ``amount_refunded`` (``charge.refunded``): only the part not yet
+    recorded moves money, and ``refunds.attribute`` decides how much of it is explained by
+    refunds (after a failed refund, a stale total is not)."""
+    from . import refunds  # refunds builds on this module
+
+    _check_refund_total(payment, amount_refunded, currency)
+    increase = amount_refunded - payment.refunded_amount
+    if increase <= 0:
         return False
+    increase = refunds.attribute(payment, increase)
+    if increase <= 0:
+        return False
+    _apply_refund(payment, payment.refunded_amount + increase)
+    return True
+
+
+def _set_refund_status(payment: Payment, status: str) -> None:
+    if payment.status == DISPUTED:
+        payment.status_before_dispute = status
+        payment.updated_at = utcnow()
+    elif payment.status == status:  # a refund from before the release put back after it: still RELEASED
+        payment.updated_at = utcnow()
+    else:
+        _move(payment, status)
+
+
+def _apply_refund(payment: Payment, amount_refunded: int) -> None:
+    """Move the money of a refunded total above what is recorded: out of escrow, or clawed back."""
     released = payment.released_at is not None
     old_remaining = payment.amount - payment.refunded_amount
     new_remaining = payment.amount - amount_refunded
@@ -385,15 +411,49 @@ def record_refund_total(payment: Payment, amount_refunded: int, currency: str | 
     if released:
         payment.fee_amount = platform_fee(new_remaining, payment.fee_bps)
     new_status = REFUNDED if new_remaining == 0 else PARTIALLY_REFUNDED
-    if payment.status == DISPUTED:
-        payment.status_before_dispute = new_status
-        payment.updated_at = utcnow()
-    else:
-        _move(payment, new_status)
+    _set_refund_status(payment, new_status)
     text = format_amount(amount_refunded, payment.currency)
     label = "Payment Refunded" if new_status == REFUNDED else "Payment Partially Refunded"
     notifications.payment_update(payment, payment.company_id, "info", f"{label}: {text} returned")
     notifications.payment_update(payment, payment.influencer_id, "info", f"{label}: {text} returned to the company")
+    notifications.wallet_update(payment.influencer_id, payment.currency)
+
+
+def record_refund_reversed(payment: Payment, amount: int, refund_id: str) -> bool:
+    """A refund of ``amount`` (minor units) that was applied failed or was canceled at Stripe.
+
+    The money is back in the platform's Stripe balance and goes back where the refund took it
+    from, as a new balanced ledger transaction keyed by the refund (so once, however often
+    Stripe says so): into escrow before release; after release, to the influencer (settling
+    what they owe first) and the platform's fee, in the proportions of the release. The
+    payment's ``refundedAmount`` drops by ``amount`` and its status follows (SPEC §5).
+    """
+    if not 0 < amount <= payment.refunded_amount:
+        raise AmountMismatch(f"payment {payment.id}: cannot put back {amount} of {payment.refunded_amount} refunded")
+    released = payment.released_at is not None
+    old_remaining = payment.amount - payment.refunded_amount
+    new_remaining = old_remaining + amount
+    posted = ledger.refund_reversed(payment, old_remaining, new_remaining, payment.fee_bps, released=released,
+                                    refund_id=refund_id)
+    if posted is None:
+        return False
+    payment.refunded_amount -= amount
+    payment.refund_reversed_amount += amount
+    if released:
+        payment.fee_amount = platform_fee(new_remaining, payment.fee_bps)
+        # as after any refund: refunds made before the release ended with it, only later ones show
+        refunded_at_release = payment.amount - ledger.released_gross(payment.id)
+        new_status = PARTIALLY_REFUNDED if payment.refunded_amount > refunded_at_release else RELEASED
+    else:
+        new_status = PARTIALLY_REFUNDED if payment.refunded_amount else HELD
+    _set_refund_status(payment, new_status)
+    text = format_amount(amount, payment.currency)
+    where = "it is back with the influencer" if released else "it is back in escrow"
+    notifications.payment_update(payment, payment.company_id, "error", f"Refund Failed: {text} was not returned; {where}")
+    notifications.payment_update(
+        payment, payment.influencer_id, "info",
+        f"Refund Failed: {text} {'is back in your wallet' if released else 'is back in escrow for you'}",
+    )
     notifications.wallet_update(payment.influencer_id, payment.currency)
     return True
 
@@ -424,4 +484,9 @@ def record_dispute_closed(payment: Payment, won: bool) -> bool:
         notifications.payment_update(payment, payment.company_id, "info", "Dispute Won: payment restored")
         notifications.payment_update(payment, payment.influencer_id, "success", "Dispute Won: funds restored")
         return True
-    return record_refund_total(payment, min(payment.amount, payment.refunded_amount + payment.disputed_amount))
+    # A lost dispute is a refund no refund object stands for: applied as it is.
+    total = min(payment.amount, payment.refunded_amount + payment.disputed_amount)
+    _check_refund_total(payment, total, None)
+    if total > payment.refunded_amount:
+        _apply_refund(payment, total)
+    return True

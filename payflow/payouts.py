@@ -9,15 +9,24 @@
 The amount leaves ``availableBalance`` when the payout is requested. A FAILED or
 CANCELED payout returns it to the wallet exactly once, whichever state it failed
 from: the ledger's idempotency key for the return is per payout.
+
+Asking Stripe has three outcomes (``stripe_api``): accepted (the payout gets its
+Stripe id), refused (FAILED, the money back at once), or no definite answer. The last
+is not a refusal: Stripe may have made the payout. It stays PENDING with its money in
+transit and ``next_resolve_at`` set, and ``resolve_unanswered`` (run by the workers'
+housekeeping) asks Stripe again with the same idempotency key until it knows; its
+webhook events settle it too. A payout whose request never returned at all (the
+process died during the call) is resolved the same way once it is old enough.
 """
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
-from . import ledger, notifications
-from .errors import AmountMismatch, InsufficientFunds, InvalidTransition, PayflowError
+from . import ledger, notifications, payout_rules
+from .errors import AmountMismatch, InvalidTransition, PayflowError, StripeOutcomeUnknown, StripeRefused
 from .extensions import db
 from .models import Payout, User, utcnow
 from .money import format_amount
@@ -40,6 +49,13 @@ TRANSITIONS = {
     CANCELED: set(),
 }
 
+# Stripe keeps an idempotency key for at least 24 hours: within this, asking again with it
+# returns the payout the first request made, if it made one; after it, only a lookup is safe.
+KEY_LIFETIME = timedelta(hours=23)
+# Longer than any call to Stripe can last (timeouts and the library's retries included): a
+# payout still unanswered after this lost its request with its process.
+ABANDONED_AFTER = timedelta(minutes=10)
+
 
 def _move(payout: Payout, status: str) -> None:
     if status not in TRANSITIONS[payout.status]:
@@ -52,46 +68,171 @@ def lock_payout(payout_id: str) -> Payout | None:
     return db.session.scalars(select(Payout).where(Payout.id == payout_id).with_for_update()).first()
 
 
-def request_payout(influencer: User, amount: int, currency: str) -> Payout:
-    """Take ``amount`` out of the available balance and ask Stripe to pay it out.
+def awaiting_stripe(payout: Payout) -> bool:
+    """Requested, and Stripe's answer to the request is not known yet."""
+    return payout.status == PENDING and payout.stripe_payout_id is None
 
-    If Stripe refuses or cannot be reached, the payout is FAILED and the money is
-    back in the wallet before this returns (the error is re-raised for the caller).
+
+def request_payout(influencer: User, amount: int, currency: str) -> Payout:
+    """Take ``amount`` (minor units) out of the available balance and ask Stripe to pay it out.
+
+    Returns the payout, PENDING: with its Stripe id when Stripe accepted it, without one
+    (``awaiting_stripe``) when Stripe gave no definite answer (its money stays in transit
+    until that is resolved). Raises ``InsufficientFunds`` or ``PayoutAmountNotPayable``
+    (422, nothing written, nothing sent; SPEC §4), and ``StripeRefused`` when Stripe
+    refused: the payout is then FAILED and the money is back in the wallet.
     """
-    influencer_id = influencer.id  # read now: after the commit it would be reloaded, opening a transaction
     with atomic():
-        wallet = ledger.account(ledger.WALLET, currency, influencer.id, for_update=True)
-        available = ledger.balance(wallet)
-        if amount > available:
-            raise InsufficientFunds(
-                f"{format_amount(amount, currency)} is more than the available {format_amount(available, currency)}",
-                details={"availableBalance": available},
-            )
-        payout = Payout(influencer_id=influencer.id, amount=amount, currency=currency, status=PENDING)
+        influencer_id = influencer.id
+        wallet = ledger.account(ledger.WALLET, currency, influencer_id, for_update=True)
+        payout_rules.check(amount, ledger.balance(wallet), currency)
+        payout = Payout(influencer_id=influencer_id, amount=amount, currency=currency, status=PENDING)
         db.session.add(payout)
         db.session.flush()
         ledger.payout_requested(payout)
         notifications.payout_update(payout, "info", f"Payout Requested: {format_amount(amount, currency)}")
-        notifications.wallet_update(influencer.id, currency)
-        payout_id = payout.id
+        notifications.wallet_update(influencer_id, currency)
+        payout_id, request = payout.id, _stripe_request(payout)
     try:
-        stripe_payout = gateway().create_payout(
-            amount=amount,
-            currency=currency,
-            metadata={"payout_id": payout_id, "influencer_id": influencer_id},
-            idempotency_key=f"payflow-payout-{payout_id}",
-        )
-    except PayflowError as exc:
-        with atomic():
-            record_failed(lock_payout(payout_id), exc.message)
+        _send(payout_id, request)
+    except StripeRefused as exc:
         exc.details = {**exc.details, "payoutId": payout_id, "status": FAILED}
         raise
+    return db.session.get(Payout, payout_id)
+
+
+def _stripe_request(payout: Payout) -> dict:
+    """The create request of a payout, as plain values: the same every time it is sent."""
+    return {
+        "amount": payout.amount,
+        "currency": payout.currency,
+        "metadata": {"payout_id": payout.id, "influencer_id": payout.influencer_id},
+        "idempotency_key": f"payflow-payout-{payout.id}",
+    }
+
+
+def _send(payout_id: str, request: dict) -> None:
+    """Send the create request (no transaction open) and record what came of it."""
+    try:
+        answer = gateway().create_payout(**request)
+    except StripeRefused as exc:
+        with atomic():
+            record_refused(lock_payout(payout_id), exc.message)
+        raise
+    except StripeOutcomeUnknown as exc:
+        with atomic():
+            record_outcome_unknown(lock_payout(payout_id), exc.message)
+        return
+    with atomic():
+        record_accepted(lock_payout(payout_id), answer.id, answer.status)
+
+
+def record_accepted(payout: Payout, stripe_payout_id: str, stripe_status: str | None = None) -> bool:
+    """Stripe made this payout (its answer to our request, or a lookup found it)."""
+    if payout.stripe_payout_id not in (None, stripe_payout_id):
+        log.error("payout.stripe_id_conflict payout_id=%s stored=%s answered=%s",
+                  payout.id, payout.stripe_payout_id, stripe_payout_id)
+        return False
+    changed = payout.stripe_payout_id is None
+    payout.stripe_payout_id = stripe_payout_id
+    payout.next_resolve_at = None
+    payout.stripe_error = None
+    if stripe_status == "in_transit":
+        changed = record_in_transit(payout) or changed
+    elif stripe_status == "paid":
+        changed = record_paid(payout) or changed
+    return changed
+
+
+def record_refused(payout: Payout, message: str) -> bool:
+    """Stripe definitely did not make the payout: FAILED, the money back in the wallet."""
+    if not awaiting_stripe(payout):
+        return False
+    payout.next_resolve_at = None
+    payout.stripe_error = message
+    return record_failed(payout, message)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 10 * 2 ** attempts))
+
+
+def record_outcome_unknown(payout: Payout, message: str) -> bool:
+    """Stripe may or may not have made the payout: keep it PENDING and ask again later."""
+    if not awaiting_stripe(payout):
+        return False
+    payout.stripe_error = message
+    payout.next_resolve_at = utcnow() + _backoff(payout.resolve_attempts)
+    payout.resolve_attempts += 1
+    if payout.resolve_attempts == 1:
+        notifications.payout_update(
+            payout, "info", "Payout Requested: Stripe has not confirmed it yet; the amount stays on its way"
+        )
+    return True
+
+
+def unanswered_query(now: datetime, limit: int):
+    """Payouts whose request to Stripe has no known outcome and are due to be asked about."""
+    return (
+        select(Payout.id)
+        .where(
+            Payout.status == PENDING,
+            Payout.stripe_payout_id.is_(None),
+            or_(
+                Payout.next_resolve_at <= now,
+                and_(Payout.next_resolve_at.is_(None), Payout.created_at < now - ABANDONED_AFTER),
+            ),
+        )
+        .order_by(Payout.created_at)
+        .limit(limit)
+    )
+
+
+def resolve_unanswered(now: datetime | None = None, limit: int = 50) -> int:
+    """Ask Stripe about every payout due (``unanswered_query``); returns how many were asked.
+
+    Within the key's lifetime the request is sent again with the same idempotency key:
+    Stripe answers with the payout the first request made, or makes it now, once. After
+    it, payflow looks for a payout with this payout's id in its metadata, and one that
+    Stripe does not have was never made: the payout fails and its money comes back.
+    """
+    now = now or utcnow()
+    with atomic():
+        due = db.session.scalars(unanswered_query(now, limit)).all()
+    for payout_id in due:
+        try:
+            resolve(payout_id, now=now)
+        except PayflowError as exc:
+            log.warning("payout.resolve_failed payout_id=%s error=%r", payout_id, exc.message)
+    return len(due)
+
+
+def resolve(payout_id: str, *, now: datetime | None = None) -> None:
+    now = now or utcnow()
     with atomic():
         payout = lock_payout(payout_id)
-        payout.stripe_payout_id = stripe_payout.id
-        if stripe_payout.status == "in_transit":
-            record_in_transit(payout)
-    return payout
+        if payout is None or not awaiting_stripe(payout):
+            return
+        request, created_at = _stripe_request(payout), payout.created_at
+    log.info("payout.resolving payout_id=%s", payout_id)
+    if now - created_at < KEY_LIFETIME:
+        try:
+            _send(payout_id, request)
+        except StripeRefused:
+            pass  # recorded by _send: FAILED, money back
+        return
+    try:
+        found = gateway().find_payout(payout_id=payout_id, created_around=created_at)
+    except StripeOutcomeUnknown as exc:
+        with atomic():
+            record_outcome_unknown(lock_payout(payout_id), exc.message)
+        return
+    with atomic():
+        payout = lock_payout(payout_id)
+        if found is not None:
+            record_accepted(payout, found.id, found.status)
+        else:
+            record_refused(payout, "Stripe never made this payout")
 
 
 def _check_amount(payout: Payout, amount: int | None, currency: str | None) -> None:

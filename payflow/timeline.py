@@ -2,7 +2,8 @@
 
 Each step comes from where the fact is kept:
 
-* the payment and its attempts (created, each failed attempt and retry, canceled);
+* the payment and its attempts (created, each failed attempt and retry, canceled), and
+  the refunds asked for (requested, and failed when they did);
 * the ledger, which keeps every money move for good (held in escrow, released with its
   fee and net, each refund before or after release, with the clawback and any debt);
 * the recorded Stripe events (processing, dispute opened and closed), while they are
@@ -13,9 +14,11 @@ Each step comes from where the fact is kept:
 
 Steps are ``{"type", "at", ...}`` with amounts in minor units of the payment's currency,
 ordered by time. Types: ``created``, ``processing``, ``failed``, ``retried``,
-``canceled``, ``held``, ``released``, ``refunded``, ``dispute_opened``,
-``dispute_closed``, ``paid_out``; a ledger transaction of a kind this module does not
-know is given with its kind as type and its description.
+``canceled``, ``held``, ``released``, ``refund_requested`` (with the refund's ``status``
+now), ``refunded`` (the money moved: Stripe confirmed it), ``refund_failed``,
+``refund_reversed`` (a refund that had moved money failed: it came back),
+``dispute_opened``, ``dispute_closed``, ``paid_out``; a ledger transaction of a kind this
+module does not know is given with its kind as type and its description.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from sqlalchemy import select
 
 from . import attribution, ledger
 from .extensions import db
-from .models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, PaymentAttempt, Payout, User, WebhookEvent
+from .models import (LedgerAccount, LedgerEntry, LedgerTransaction, Payment, PaymentAttempt, Payout, Refund, User,
+                     WebhookEvent)
 from .money import split
 from .serializers import iso
 from .webhooks import inbox
@@ -163,6 +167,13 @@ def _ledger_step(payment: Payment, transaction: LedgerTransaction, legs: dict[st
         fee = -legs.get(ledger.PLATFORM_FEES, 0)
         net = -(legs.get(ledger.WALLET, 0) + legs.get(ledger.RECEIVABLE, 0))
         return Step("released", at, {"amount": fee + net, "feeAmount": fee, "netAmount": net})
+    if transaction.kind == "refund_reversed":
+        after_release = any(purpose in legs for purpose in (ledger.WALLET, ledger.RECEIVABLE, ledger.PLATFORM_FEES))
+        details = {"amount": legs.get(ledger.STRIPE_BALANCE, 0), "afterRelease": after_release}
+        if details["afterRelease"]:
+            details.update(feeAmount=-legs.get(ledger.PLATFORM_FEES, 0),
+                           netAmount=-(legs.get(ledger.WALLET, 0) + legs.get(ledger.RECEIVABLE, 0)))
+        return Step("refund_reversed", at, details)
     if transaction.kind in ("refund", "clawback"):
         details = {"amount": -legs.get(ledger.STRIPE_BALANCE, 0), "afterRelease": transaction.kind == "clawback"}
         if transaction.kind == "clawback":
@@ -173,6 +184,26 @@ def _ledger_step(payment: Payment, transaction: LedgerTransaction, legs: dict[st
             )
         return Step("refunded", at, details)
     return Step(transaction.kind, at, {"description": transaction.description})
+
+
+# --- refunds asked for -------------------------------------------------------------------------
+
+
+def _refund_steps(payment: Payment) -> list[Step]:
+    """Each refund asked for (or made at Stripe), with its state now, and each that failed.
+
+    The money of a refund moves when Stripe confirms it (a ``refunded`` step from the
+    ledger); a failed one that had moved money comes back (``refund_reversed``).
+    """
+    steps = []
+    for refund in db.session.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.created_at)):
+        steps.append(Step("refund_requested", refund.created_at, {
+            "amount": refund.amount, "status": refund.status, "refundId": refund.id}))
+        if refund.status in ("FAILED", "CANCELED"):
+            steps.append(Step("refund_failed", refund.updated_at, {
+                "amount": refund.amount, "status": refund.status, "refundId": refund.id,
+                "reason": refund.failure_reason}))
+    return steps
 
 
 # --- payouts ---------------------------------------------------------------------------------------
@@ -203,6 +234,7 @@ def timeline(payment: Payment, viewer: User) -> list[dict]:
     steps = [Step("created", payment.created_at, {"amount": payment.amount})]
     steps += _attempt_steps(payment, attempts, events)
     steps += _ledger_steps(payment)
+    steps += _refund_steps(payment)
     steps += _event_steps(payment, events)
     if viewer.role == "admin" or viewer.id == payment.influencer_id:
         steps += _payout_steps(payment)

@@ -1,7 +1,10 @@
 """Transactions around domain operations, and work that must wait for the commit.
 
 ``atomic()`` commits when the outermost block ends and rolls back on any error, so
-a money move is all-or-nothing. ``on_commit(fn)`` defers side effects (queueing a
+a money move is all-or-nothing. The outermost block begins a transaction of its own:
+one that reads before it (a request loading its user) is committed first, so that on
+SQLite the block begins with the write lock (``extensions.configure_sqlite``) rather
+than upgrading a read snapshot that another writer may have made stale. ``on_commit(fn)`` defers side effects (queueing a
 job, publishing to browsers) until the data they announce is committed: a worker
 or a browser must never be told about a row it cannot yet read.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from .extensions import db
+from .extensions import WRITE_TRANSACTION, db
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,10 @@ _CALLBACKS = "payflow_after_commit"
 def atomic():
     session = db.session()
     depth = session.info.get(_DEPTH, 0)
+    if depth == 0 and session.in_transaction():
+        session.commit()
     session.info[_DEPTH] = depth + 1
+    writing = WRITE_TRANSACTION.set(True)
     try:
         yield session
         if depth == 0:
@@ -34,6 +40,7 @@ def atomic():
         raise
     finally:
         session.info[_DEPTH] = depth
+        WRITE_TRANSACTION.reset(writing)
     if depth == 0:
         _run_callbacks(session)
 

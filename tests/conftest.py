@@ -9,10 +9,11 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from config import TestConfig
-from payflow import create_app
+from payflow import create_app, stripe_api
 from payflow.extensions import db, redis_client
 
 from .factories import Factory
+from .faulty_stripe import FaultyStripe
 from .services import JWT_SECRET, WEBHOOK_SECRET, PostgresDatabase, RedisServer, StripeStandin
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -24,10 +25,23 @@ TABLES = (
     "ledger_transactions",
     "ledger_accounts",
     "payment_attempts",
+    "refunds",
+    "idempotency_keys",
     "payouts",
     "payments",
     "users",
 )
+
+
+@pytest.fixture(autouse=True)
+def no_stripe_call_inside_a_transaction():
+    """Fails any test during which payflow called Stripe with a database transaction open,
+    also when the refusal was caught on its way up (the guard in ``payflow.stripe_api``)."""
+    stripe_api.REFUSED_CALLS.clear()
+    yield
+    refused = list(stripe_api.REFUSED_CALLS)
+    stripe_api.REFUSED_CALLS.clear()
+    assert not refused, f"Stripe was called inside a database transaction: {refused}"
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +138,16 @@ def client(app):
 @pytest.fixture
 def factory(app, client):
     return Factory(app, client)
+
+
+@pytest.fixture
+def faulty_stripe(app, localstripe):
+    """The app talks to the offline Stripe through a proxy that a test can make slow or silent."""
+    from payflow.stripe_api import StripeGateway
+
+    standin = FaultyStripe(localstripe.url)
+    reachable = app.extensions["payflow_stripe"]
+    app.extensions["payflow_stripe"] = StripeGateway("sk_test_payflow", standin.url, timeout=10)
+    yield standin
+    app.extensions["payflow_stripe"] = reachable
+    standin.stop()

@@ -41,6 +41,7 @@ class Factory:
         return {"Authorization": f"Bearer {create_access_token(identity=user)}"}
 
     def card(self, number: str = VISA) -> str:
+        db.session.rollback()  # the test's own read transaction: no call to Stripe inside one
         return gateway().create_test_payment_method(number, 12, 2034, "123").id
 
     def payment(self, company=None, influencer=None, amount=5000, currency="usd", status=payments.PENDING) -> Payment:

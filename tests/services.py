@@ -39,6 +39,10 @@ def process_environment(database_url: str, redis_url: str, stripe_url: str, **ov
         JWT_SECRET_KEY=JWT_SECRET,
         ACCESS_LOG="",
         PYTHONUNBUFFERED="1",
+        # A developer's .env (written by scripts/dev.py run) must not reach the servers tests start.
+        FLASK_SKIP_DOTENV="1",
+        # Every client of these servers is 127.0.0.1: the sign-in limits are tested on their own.
+        AUTH_RATE_LIMIT_PER_ADDRESS="10000 per minute",
     )
     env.update({key: str(value) for key, value in overrides.items()})
     return env

@@ -28,10 +28,7 @@ _why_not = browser_unavailable()
 if _why_not and os.environ.get("PAYFLOW_TEST_REQUIRE_BROWSER") == "1":
     raise RuntimeError(f"the browser tests must run here: {_why_not}")
 
-pytestmark = [
-    pytest.mark.backends("postgresql"),
-    pytest.mark.skipif(_why_not is not None, reason=_why_not or ""),
-]
+pytestmark = [pytest.mark.skipif(_why_not is not None, reason=_why_not or "")]
 
 if _why_not is None:
     from playwright.sync_api import expect
@@ -339,8 +336,8 @@ def test_the_live_indicator_reconnects_after_a_server_restart_and_replays_what_w
     # While the web process is away the money still moves (here: confirmed from this process,
     # as a worker applying a webhook would); its events wait in the stream history.
     with stack.app.app_context():
-        company = db.session.get(User, brand.id)
         method = gateway().create_test_payment_method("4242424242424242", 12, 2034, "123").id
+        company = db.session.get(User, brand.id)
         assert payments.confirm_payment(company, during["id"], method).status == "HELD"
         db.session.remove()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from payflow import earnings
+from payflow.api import schemas
 
 from .factories import backdate
 
@@ -11,6 +12,7 @@ from .factories import backdate
 def _earnings(client, factory, user, query: str = "") -> dict:
     response = client.get(f"/wallet/earnings{query}", headers=factory.headers(user))
     assert response.status_code == 200, response.get_json()
+    schemas.Earnings.model_validate(response.get_json())  # the shape /openapi.json promises
     return response.get_json()
 
 
@@ -88,7 +90,8 @@ def test_an_influencer_who_earned_nothing_gets_an_empty_list_or_zeros_for_a_name
 
 def test_bad_parameters_are_refused_and_only_influencers_have_earnings(client, factory):
     influencer = factory.user("influencer")
-    for query, field in [("?period=week", "period"), ("?currency=zzz", "currency"), ("?tz=Mars/Olympus", "tz")]:
+    for query, field in [("?period=week", "period"), ("?currency=zzz", "currency"), ("?tz=Mars/Olympus", "tz"),
+                         ("?tz=America", "tz"), ("?tz=../etc", "tz")]:
         response = client.get(f"/wallet/earnings{query}", headers=factory.headers(influencer))
         assert response.status_code == 400 and field in response.get_json()["error"]["message"]
     assert client.get("/wallet/earnings", headers=factory.headers(factory.user("company"))).status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from payflow import payments
+from payflow.api import schemas
 
 
 def _payment(client, factory, user, payment_id) -> dict:
@@ -19,6 +20,7 @@ def test_a_payment_names_both_parties_for_both_of_them(client, factory):
     for viewer in (company, influencer):
         body = _payment(client, factory, viewer, payment.id)
         assert (body["companyName"], body["influencerName"]) == ("Acme Studios", "Riley Creator")
+        schemas.Payment.model_validate(body)
     listed = client.get("/payments", headers=factory.headers(company)).get_json()["items"]
     assert [(item["companyName"], item["influencerName"]) for item in listed] == [("Acme Studios", "Riley Creator")]
 
@@ -43,6 +45,20 @@ def test_fee_and_net_are_known_before_the_money_moves_and_exact_after_release(cl
     assert _payment(client, factory, influencer, held.id)["netAmount"] == 0
 
 
+def test_a_requested_refund_shows_as_refunding_until_stripe_confirms_it(client, factory):
+    payment = factory.payment(status="HELD")
+    headers = factory.headers(payment.company)
+    other = factory.payment(payment.company, payment.influencer, 3000, status="HELD")
+    assert client.post(f"/payments/{payment.id}/refund", json={"amount": 1200}, headers=headers).status_code == 202
+    body = _payment(client, factory, payment.company, payment.id)
+    assert (body["refundingAmount"], body["refundedAmount"], body["status"]) == (1200, 0, "HELD")
+    listed = {item["id"]: item["refundingAmount"] for item in client.get("/payments", headers=headers).get_json()["items"]}
+    assert listed == {payment.id: 1200, other.id: 0}
+    factory.refund_confirmed(payment.id, 1200)  # charge.refunded: the money moves, nothing is in flight any more
+    body = _payment(client, factory, payment.influencer, payment.id)
+    assert (body["refundingAmount"], body["refundedAmount"], body["status"]) == (0, 1200, "PARTIALLY_REFUNDED")
+
+
 def test_the_fee_rate_is_the_one_agreed_when_the_payment_was_made(app, client, factory, monkeypatch):
     company, influencer = factory.user("company"), factory.user("influencer")
     payment = factory.held_payment_direct(company, influencer, 10000, "usd")
@@ -62,6 +78,7 @@ def test_the_quote_says_what_the_influencer_would_receive(client, factory, amoun
     response = client.get(f"/payments/quote?amount={amount}&currency={currency}", headers=factory.headers(factory.user()))
     assert response.status_code == 200
     assert response.get_json() == {"amount": amount, "currency": currency, "feeBps": 1000, "feeAmount": fee, "netAmount": net}
+    schemas.FeeQuote.model_validate(response.get_json())
 
 
 def test_the_quote_follows_the_platforms_rate_and_refuses_bad_input(app, client, factory, monkeypatch):
@@ -91,6 +108,7 @@ def test_the_payments_list_filters_by_currency_and_creation_date(client, factory
 def test_the_currency_table_gives_stripes_minor_unit_exponents(client):
     response = client.get("/currencies")
     assert response.status_code == 200
+    schemas.Currencies.model_validate(response.get_json())
     table = {item["code"]: item["exponent"] for item in response.get_json()["items"]}
     assert (table["usd"], table["eur"], table["jpy"], table["krw"], table["isk"]) == (2, 2, 0, 0, 2)
     assert len(table) > 100 and all(code == code.lower() and len(code) == 3 for code in table)

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from payflow import ledger, payments, payouts, serializers, wallet
-from payflow.errors import InsufficientFunds, InvalidTransition, StripeUnavailable, UnbalancedTransaction
+from payflow import ledger, payments, payouts, refunds, serializers, wallet
+from payflow.errors import InsufficientFunds, InvalidTransition, StripeRefused, UnbalancedTransaction
 from payflow.extensions import db
-from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout
+from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, Refund
 from payflow.unit_of_work import atomic
 
 # --- helpers ------------------------------------------------------------------------
@@ -332,6 +332,137 @@ def test_successive_partial_refunds_keep_fee_plus_net_equal_to_what_remains(fact
     assert reload(payment).status == payments.REFUNDED
 
 
+# --- refunds that fail after they were applied ------------------------------------------------
+
+_stripe_ids = iter(range(10**6))
+
+
+def refund_made(payment_id: str, amount: int) -> str:
+    """A refund as payflow records it once Stripe made it (``refunds.request_refund`` and Stripe's answer)."""
+    with atomic():
+        payment = db.session.get(Payment, payment_id)
+        refund = Refund(payment_id=payment_id, amount=amount, currency=payment.currency, status=refunds.SUCCEEDED,
+                        stripe_refund_id=f"re_worked_{next(_stripe_ids)}", idempotency_key=f"worked-{next(_stripe_ids)}")
+        db.session.add(refund)
+        db.session.flush()
+        return refund.id
+
+
+def refund_ended(refund_id: str, status: str = refunds.FAILED) -> bool:
+    with atomic():
+        payment, refund = refunds.lock_refund(refund_id)
+        return refunds.record_ended(payment, refund, status, "expired_or_canceled_card")
+
+
+def test_a_full_refund_that_fails_before_release_returns_net_and_fee_to_escrow_once(factory, parties):
+    company, influencer = parties
+    payment = factory.held_payment_direct(company, influencer, 10000, "usd")
+    refund_id = refund_made(payment.id, 10000)
+    refund_total(payment.id, 10000, "usd")
+    assert balances(influencer, "usd") == wallet_of()
+    assert platform("usd") == {"stripe_balance": 0, "escrow_fees": 0, "platform_fees": 0}
+
+    assert refund_ended(refund_id) is True
+    assert refund_ended(refund_id) is False
+
+    payment = reload(payment)
+    assert payment.status == payments.HELD and payment.refunded_amount == 0 and payment.refund_reversed_amount == 10000
+    assert balances(influencer, "usd") == wallet_of(pending=9000)
+    assert platform("usd") == {"stripe_balance": 10000, "escrow_fees": 1000, "platform_fees": 0}
+    assert legs("refund_reversed", payment.id) == {"stripe_balance": 10000, "escrow": -9000, "escrow_fees": -1000}
+
+    payments.release_payment(company, payment.id)
+    assert balances(influencer, "usd") == wallet_of(available=9000)
+
+
+def test_a_partial_refund_that_fails_after_release_returns_its_share_to_the_wallet_and_the_fee(factory, parties):
+    company, influencer = parties
+    payment = factory.held_payment_direct(company, influencer, 10000, "usd")
+    payments.release_payment(company, payment.id)
+    refund_id = refund_made(payment.id, 4000)
+    refund_total(payment.id, 4000, "usd")
+    assert balances(influencer, "usd") == wallet_of(available=5400)
+    assert reload(payment).fee_amount == 600
+
+    assert refund_ended(refund_id) is True
+
+    payment = reload(payment)
+    assert payment.status == payments.RELEASED and payment.refunded_amount == 0 and payment.fee_amount == 1000
+    assert balances(influencer, "usd") == wallet_of(available=9000)
+    assert platform("usd") == {"stripe_balance": 10000, "escrow_fees": 0, "platform_fees": 1000}
+    assert legs("refund_reversed", payment.id) == {"stripe_balance": 4000, "platform_fees": -400, "wallet": -3600}
+
+
+def test_a_failed_refund_after_a_clawback_the_wallet_could_not_cover_cancels_what_is_owed_first(factory, parties):
+    company, influencer = parties
+    payment = factory.held_payment_direct(company, influencer, 10000, "eur")
+    payments.release_payment(company, payment.id)
+    payouts.request_payout(influencer, 8000, "eur")
+    refund_id = refund_made(payment.id, 10000)
+    refund_total(payment.id, 10000, "eur")
+    assert balances(influencer, "eur") == wallet_of(receivable=8000)
+
+    assert refund_ended(refund_id) is True
+
+    assert balances(influencer, "eur") == wallet_of(available=1000)
+    assert reload(payment).status == payments.RELEASED
+    assert legs("refund_reversed", payment.id) == {
+        "stripe_balance": 10000, "platform_fees": -1000, "receivable": -8000, "wallet": -1000,
+    }
+
+
+def test_of_two_refunds_only_the_one_that_failed_is_put_back(factory, parties):
+    company, influencer = parties
+    payment = factory.held_payment_direct(company, influencer, 10000, "usd")
+    first, second = refund_made(payment.id, 3000), refund_made(payment.id, 2000)
+    refund_total(payment.id, 3000, "usd")
+    refund_total(payment.id, 5000, "usd")
+
+    assert refund_ended(first, refunds.CANCELED) is True
+
+    payment = reload(payment)
+    assert payment.status == payments.PARTIALLY_REFUNDED and payment.refunded_amount == 2000
+    assert balances(influencer, "usd") == wallet_of(pending=7200)
+    assert platform("usd") == {"stripe_balance": 8000, "escrow_fees": 800, "platform_fees": 0}
+    assert db.session.get(Refund, second).status == refunds.SUCCEEDED
+
+
+def test_a_refund_made_before_release_that_fails_after_it_goes_to_the_wallet(factory, parties):
+    company, influencer = parties
+    payment = factory.held_payment_direct(company, influencer, 10000, "usd")
+    refund_id = refund_made(payment.id, 2000)
+    refund_total(payment.id, 2000, "usd")
+    payments.release_payment(company, payment.id)
+    assert balances(influencer, "usd") == wallet_of(available=7200)
+
+    assert refund_ended(refund_id) is True
+
+    payment = reload(payment)
+    assert payment.status == payments.RELEASED and payment.fee_amount == 1000
+    assert balances(influencer, "usd") == wallet_of(available=9000)
+    assert platform("usd") == {"stripe_balance": 10000, "escrow_fees": 0, "platform_fees": 1000}
+
+
+@pytest.mark.parametrize("stripe_total_after_failure", [5000, 10000], ids=["total-drops", "total-keeps-failed"])
+def test_after_a_failed_refund_only_refunds_known_by_id_move_money_whatever_total_stripe_reports(
+    factory, parties, stripe_total_after_failure
+):
+    company, influencer = parties
+    payment = factory.held_payment_direct(company, influencer, 10000, "usd")
+    failed = refund_made(payment.id, 5000)
+    refund_total(payment.id, 5000, "usd")
+    refund_ended(failed)
+    assert refund_total(payment.id, 5000, "usd") is False  # the old total again: stale
+
+    refund_made(payment.id, 5000)
+    assert refund_total(payment.id, stripe_total_after_failure, "usd") is True
+
+    payment = reload(payment)
+    assert payment.refunded_amount == 5000 and payment.status == payments.PARTIALLY_REFUNDED
+    assert balances(influencer, "usd") == wallet_of(pending=4500)
+    assert platform("usd") == {"stripe_balance": 5000, "escrow_fees": 500, "platform_fees": 0}
+
+
 # --- disputes ----------------------------------------------------------------------------
 
 
@@ -469,7 +600,7 @@ def test_a_canceled_payout_returns_the_funds_to_the_wallet(factory):
 def test_a_payout_stripe_refuses_is_failed_at_once_with_the_money_back_in_the_wallet(factory):
     influencer = factory.funded_influencer(10000, "usd")  # localstripe pays out in EUR only
 
-    with pytest.raises(StripeUnavailable) as refused:
+    with pytest.raises(StripeRefused) as refused:
         payouts.request_payout(influencer, 4000, "usd")
 
     assert refused.value.details["status"] == payouts.FAILED
@@ -487,7 +618,7 @@ def test_requesting_more_than_is_available_is_refused_and_writes_nothing(factory
     with pytest.raises(InsufficientFunds) as refused:
         payouts.request_payout(influencer, 10001, "eur")
 
-    assert refused.value.details == {"availableBalance": 10000}
+    assert refused.value.details == {"availableBalance": 10000, "largestPayableAmount": 10000}
     assert ledger_size() == before
     assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
     assert balances(influencer, "eur") == wallet_of(available=10000)

@@ -1,4 +1,4 @@
-"""Property-based tests of the ledger: random histories of payments, refunds and payouts.
+"""Property-based tests of the ledger: random histories of payments, refunds (some failing later) and payouts.
 
 A state machine drives the domain functions (``payments.*``, ``payouts.*``) through
 random sequences and keeps a plain model of what every wallet should hold. After
@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from payflow import ledger, payments, payouts, wallet
+from payflow import ledger, payments, payouts, refunds, wallet
+from payflow.payout_rules import PayoutAmountNotPayable
 from payflow.errors import InsufficientFunds, InvalidTransition
 from payflow.extensions import db
-from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout
+from payflow.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, Refund
 from payflow.money import platform_fee, split
 from payflow.unit_of_work import atomic
 
@@ -81,6 +82,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model = Model()
         self.payments: dict[str, dict] = {}  # id -> {"released": bool, "refunded": int, ...}
         self.payouts: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}  # id -> {"payment", "amount", "failed"}
 
     @initialize(
         funds=st.lists(st.integers(1, 10**6), min_size=2, max_size=2),
@@ -161,6 +163,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _refund(self, payment_id: str, cumulative: int) -> None:
         p = self.payments[payment_id]
+        if cumulative > p["refunded"]:  # a new refund: payflow asked for it and Stripe made it
+            self._refund_row(payment_id, cumulative - p["refunded"])
         with atomic():
             moved = payments.record_refund_total(payments.lock_payment(payment_id), cumulative, p["currency"])
         assert moved == (cumulative > p["refunded"])
@@ -178,6 +182,36 @@ class LedgerMachine(RuleBasedStateMachine):
             w["pending"] -= net_back
         p["refunded"] = cumulative
 
+    def _refund_row(self, payment_id: str, amount: int) -> None:
+        p = self.payments[payment_id]
+        with atomic():
+            refund = Refund(payment_id=payment_id, amount=amount, currency=p["currency"], status=refunds.SUCCEEDED,
+                            stripe_refund_id=f"re_model_{len(self.refunds)}", idempotency_key=f"model-{len(self.refunds)}")
+            db.session.add(refund)
+            db.session.flush()
+            self.refunds[refund.id] = {"payment": payment_id, "amount": amount, "failed": False}
+
+    @precondition(lambda self: any(not r["failed"] for r in self.refunds.values()))
+    @rule(data=st.data(), status=st.sampled_from([refunds.FAILED, refunds.CANCELED]), times=st.integers(1, 2))
+    def refund_fails(self, data, status, times):
+        """Stripe reports an applied refund failed (or canceled), once or twice: its money comes back once."""
+        refund_id = data.draw(st.sampled_from(sorted(i for i, r in self.refunds.items() if not r["failed"])))
+        r = self.refunds[refund_id]
+        p = self.payments[r["payment"]]
+        for attempt in range(times):
+            with atomic():
+                payment, refund = refunds.lock_refund(refund_id)
+                moved = refunds.record_ended(payment, refund, status, "expired_or_canceled_card")
+            assert moved is (attempt == 0)
+        old_net = split(p["amount"] - p["refunded"], p["fee_bps"])[1]
+        new_net = split(p["amount"] - p["refunded"] + r["amount"], p["fee_bps"])[1]
+        if p["released"]:
+            self.model.pay(p["influencer"], p["currency"], new_net - old_net)
+        else:
+            self.model.wallet(p["influencer"], p["currency"])["pending"] += new_net - old_net
+        p["refunded"] -= r["amount"]
+        r["failed"] = True
+
     @rule(who=st.integers(0, 1), data=st.data())
     def request_payout(self, who, data):
         influencer = self.influencers[who]
@@ -192,6 +226,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if amount > w["available"]:
             with pytest.raises(InsufficientFunds):
                 payouts.request_payout(influencer, amount, "eur")
+            return
+        if amount < 100:  # Stripe pays out at least one euro: refused before anything moves
+            with pytest.raises(PayoutAmountNotPayable) as refused:
+                payouts.request_payout(influencer, amount, "eur")
+            assert refused.value.details["largestPayableAmount"] == 0
             return
         payout = payouts.request_payout(influencer, amount, "eur")
         w["available"] -= amount

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from payflow import statement
+from payflow import payments, statement
+from payflow.api import schemas
+from payflow.extensions import db
+from payflow.models import Payment, Refund
 from payflow.periods import DateRange
 from payflow.wallet import wallet_view
+from payflow.webhooks import simulate
 
 from .factories import backdate
+from .webhook_helpers import deliver, run_jobs
 
 
 def _statement(client, factory, user, query: str = "") -> dict:
     response = client.get(f"/wallet/statement{query}", headers=factory.headers(user))
     assert response.status_code == 200, response.get_json()
+    schemas.StatementPage.model_validate(response.get_json())  # the shape /openapi.json promises
     return response.get_json()
 
 
@@ -192,3 +198,21 @@ def test_a_day_window_excludes_what_came_after_it(client, factory):
     assert [item["paymentId"] for item in _statement(client, factory, influencer, f"?from={yesterday}&to={tomorrow}")[
         "items"]] == [payment.id]
     assert _statement(client, factory, influencer, f"?from={tomorrow}")["items"] == []
+
+
+def test_a_refund_that_fails_after_it_was_taken_back_returns_as_its_own_line(app, client, factory):
+    company = factory.user("company")
+    payment = factory.payment(company, factory.user("influencer"), 5000, status="HELD")
+    payments.release_payment(company, payment.id)
+    refund_id = client.post(f"/payments/{payment.id}/refund", json={"amount": 1000},
+                            headers=factory.headers(company)).get_json()["id"]
+    confirmed = simulate.event_for("charge.refunded", payment=db.session.get(Payment, payment.id), amount=1000)
+    assert deliver(client, confirmed).status_code == 200
+    run_jobs(app)
+    failed = simulate.refund_event("refund.failed", db.session.get(Refund, refund_id), db.session.get(Payment, payment.id),
+                                   "failed", failure_reason="expired_or_canceled_card")
+    assert deliver(client, failed).status_code == 200
+    run_jobs(app)
+    influencer = db.session.get(Payment, payment.id).influencer
+    assert _lines(client, factory, influencer) == [("refund_reversed", 900, 4500), ("clawback", -900, 3600),
+                                                   ("release", 4500, 4500)]

@@ -36,9 +36,9 @@ from .stream_helpers import (
     server_environment,
     start_web_processes,
 )
-from .webhook_helpers import deliver, run_jobs, wait_until
+from .webhook_helpers import deliver, release_test_session, run_jobs, wait_until
 
-pytestmark = pytest.mark.backends("postgresql")
+
 
 STREAM = "/payments/stream"
 
@@ -245,6 +245,7 @@ def test_every_event_of_a_payment_and_payout_lifecycle_is_a_known_kind_with_an_i
     paid_out = requests.post(f"{a.url}/payouts", json={"amount": 1000, "currency": "eur"},
                              headers=factory.headers(payment.influencer), timeout=10)
     assert paid_out.status_code == 201, paid_out.text
+    release_test_session()  # a fresh read: the payout was committed by another process
     payout = db.session.get(Payout, paid_out.json()["id"])
     assert deliver(client, simulate.event_for("payout.paid", payout=payout)).status_code == 200
     run_jobs(app)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from payflow import payments
+from payflow.api import schemas
 from payflow.extensions import db
-from payflow.models import Payment
+from payflow.models import Payment, Refund
 from payflow.webhooks import simulate
 
 from .factories import DECLINED
@@ -15,6 +16,7 @@ def _timeline(client, factory, user, payment_id) -> list[dict]:
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["paymentId"] == payment_id
+    schemas.Timeline.model_validate(body)  # the shape /openapi.json promises
     return body["items"]
 
 
@@ -146,3 +148,26 @@ def test_a_clawback_takes_back_its_own_payments_money_before_anyone_elses(client
     items = [item for item in _timeline(client, factory, influencer, first.id) if item["type"] == "paid_out"]
     assert [(item["payoutId"], item["amount"]) for item in items] == [(payout.id, 9000)]
     assert [item for item in _timeline(client, factory, influencer, second.id) if item["type"] == "paid_out"] == []
+
+
+def test_a_refund_is_requested_then_refunded_and_one_that_fails_later_comes_back(app, client, factory):
+    company, influencer = factory.user("company"), factory.user("influencer")
+    payment = factory.payment(company, influencer, 5000, status="HELD")
+    payments.release_payment(company, payment.id)  # 5000: fee 500, net 4500
+    response = client.post(f"/payments/{payment.id}/refund", json={"amount": 1000}, headers=factory.headers(company))
+    assert response.status_code == 202
+    requested = [item for item in _timeline(client, factory, company, payment.id) if item["type"] == "refund_requested"]
+    assert [(item["amount"], item["refundId"]) for item in requested] == [(1000, response.get_json()["id"])]
+    assert requested[0]["status"] in ("PENDING", "SUCCEEDED")  # as Stripe answered
+
+    _apply(app, client, simulate.event_for("charge.refunded", payment=db.session.get(Payment, payment.id), amount=1000))
+    refund = db.session.get(Refund, response.get_json()["id"])
+    _apply(app, client, simulate.refund_event("refund.failed", refund, db.session.get(Payment, payment.id), "failed",
+                                              failure_reason="expired_or_canceled_card"))
+    items = _timeline(client, factory, influencer, payment.id)
+    assert _types(items) == ["created", "held", "released", "refund_requested", "refunded", "refund_failed",
+                             "refund_reversed"]
+    refunded, failed, back = items[4], items[5], items[6]
+    assert (refunded["amount"], refunded["afterRelease"], refunded["netAmount"]) == (1000, True, 900)
+    assert (failed["status"], failed["reason"]) == ("FAILED", "expired_or_canceled_card")
+    assert (back["amount"], back["afterRelease"], back["netAmount"], back["feeAmount"]) == (1000, True, 900, 100)

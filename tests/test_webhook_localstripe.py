@@ -40,6 +40,7 @@ def _recorded(event_type: str, object_id: str):
 
 def _pay_in_browser(intent_id: str, card: str) -> None:
     """What Stripe.js does with the client secret: confirm the intent directly at Stripe."""
+    release_test_session()
     try:
         gateway().confirm_payment_intent(intent_id, card)
     except Exception:
@@ -88,6 +89,7 @@ def test_reconcile_fetches_events_that_never_arrived(app, factory, localstripe):
     run_jobs(app)
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).status == "HELD"
+    release_test_session()  # the command shares this test's session; a real one starts with none
     again = app.test_cli_runner().invoke(args=["webhooks", "reconcile", "--since", "10m"])
     assert "0 were missing" in again.output
 

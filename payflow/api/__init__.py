@@ -12,7 +12,7 @@ from ..errors import InvalidRequest, PayflowError
 from ..extensions import jwt
 from ..stream import routes as stream_routes
 from ..webhooks import routes as webhook_routes
-from . import auth, ops, payments, reports, wallet
+from . import auth, openapi, ops, payments, reports, wallet
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ HTTP_CODES = {
 
 
 def register(app: Flask) -> None:
-    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, reports.bp, ops.bp):
+    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, reports.bp, ops.bp,
+                      openapi.bp):
         app.register_blueprint(blueprint)
     from .. import web  # the dashboard at /; imported here as it builds on these modules
 
@@ -71,7 +72,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = HTTP_CODES.get(exc.code, "http_error")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        response, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        # The exception's own headers matter (Allow on a 405, Retry-After on a 429): keep them.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(PyJWTError)
     def _jwt_decode_error(exc):

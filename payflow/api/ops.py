@@ -6,16 +6,21 @@ from sqlalchemy import text
 
 from .. import metrics
 from ..extensions import db, redis_client
+from . import schemas
+from .openapi import Raw, operation
 
 bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
+@operation("Liveness: the process answers", tag="operations", responses={200: schemas.Health})
 def healthz():
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@operation("Readiness: the database and Redis answer", tag="operations",
+           responses={200: schemas.Readiness, 503: schemas.Readiness})
 def readyz():
     checks = {}
     try:
@@ -34,5 +39,7 @@ def readyz():
 
 
 @bp.get("/metrics")
+@operation("Prometheus metrics of every process", tag="operations",
+           responses={200: Raw("text/plain", "Prometheus text exposition format")})
 def prometheus():
     return metrics.exposition()

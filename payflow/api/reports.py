@@ -8,9 +8,11 @@ from .. import csv_export, earnings, statement
 from ..models import Payment
 from ..money import exponents
 from ..pagination import batches
+from . import schemas
 from .auth import authenticated
+from .openapi import Raw, operation
 from .payments import listed
-from .validation import EarningsQuery, PeriodQuery, parse_query
+from .validation import EarningsQuery, PeriodPageQuery, PeriodQuery, parse_query
 
 bp = Blueprint("reports", __name__)
 
@@ -26,6 +28,10 @@ def _csv_response(name: str, filters: PeriodQuery, body) -> Response:
 
 
 @bp.get("/wallet/statement")
+@operation("One line per movement of the caller's money, newest first, with the balance after each",
+           tag="wallet", query=PeriodPageQuery, responses={200: schemas.StatementPage},
+           description="A release is one line with its net; a payout, a payout returned and a refund taken back "
+                       "after release are one line each. Money still in escrow has no line.")
 @authenticated("influencer")
 def wallet_statement():
     """One line per movement of the influencer's money, newest first, with the balance after each."""
@@ -34,6 +40,9 @@ def wallet_statement():
 
 
 @bp.get("/wallet/statement.csv")
+@operation("The statement's lines as CSV", tag="wallet", query=PeriodQuery,
+           responses={200: Raw("text/csv", "A header row, then the lines, newest first; streamed")},
+           description="Amounts in minor units and as decimals; ISO 8601 UTC times; the same filters as the JSON.")
 @authenticated("influencer")
 def wallet_statement_csv():
     filters = parse_query(PeriodQuery)
@@ -43,6 +52,9 @@ def wallet_statement_csv():
 
 
 @bp.get("/payments.csv")
+@operation("The caller's payments as CSV", tag="payments", query=PeriodQuery,
+           responses={200: Raw("text/csv", "A header row, then the payments, newest first; streamed")},
+           description="The payments GET /payments lists with the same filters, with both parties, fee and net.")
 @authenticated()
 def payments_csv():
     """The caller's payments, as ``GET /payments`` lists them with the same filters."""
@@ -54,6 +66,8 @@ def payments_csv():
 
 
 @bp.get("/wallet/earnings")
+@operation("What was released to the caller per day or month, zero-filled", tag="wallet", query=EarningsQuery,
+           responses={200: schemas.Earnings})
 @authenticated("influencer")
 def wallet_earnings():
     query = parse_query(EarningsQuery)
@@ -61,6 +75,8 @@ def wallet_earnings():
 
 
 @bp.get("/currencies")
+@operation("Every currency payflow takes, with its minor-unit exponent", tag="operations", security="none",
+           responses={200: schemas.Currencies})
 def currencies():
     """Every currency payflow takes, with its minor-unit exponent (Stripe's): how to show an amount."""
     return jsonify({"items": [{"code": code, "exponent": exponent} for code, exponent in exponents().items()]})

@@ -8,22 +8,28 @@ from sqlalchemy import select
 from .. import payouts, serializers, wallet
 from ..errors import NotFound
 from ..extensions import db
+from ..idempotency import idempotent
 from ..models import LedgerEntry, Notification, Payout, utcnow
 from ..pagination import page
 from ..unit_of_work import atomic
 from .auth import authenticated
-from .validation import EmptyBody, PayoutBody, parse
+from . import schemas
+from .openapi import IDEMPOTENCY_KEY, operation
+from .validation import EmptyBody, NotificationsQuery, PageQuery, PayoutBody, WalletLinesQuery, parse
 
 bp = Blueprint("wallet", __name__)
 
 
 @bp.get("/wallet")
+@operation("The caller's balances, one wallet per currency", tag="wallet", responses={200: schemas.Wallets})
 @authenticated("influencer")
 def get_wallet():
     return jsonify({"wallets": wallet.wallets_for(current_user.id)})
 
 
 @bp.get("/wallet/transactions")
+@operation("Ledger lines of the caller's wallet, newest first", tag="wallet", query=WalletLinesQuery,
+           responses={200: schemas.WalletLinePage})
 @authenticated("influencer")
 def wallet_transactions():
     currency = request.args.get("currency")
@@ -32,14 +38,23 @@ def wallet_transactions():
 
 
 @bp.post("/payouts")
+@operation("Withdraw available balance to the bank", tag="payouts", body=PayoutBody, headers=(IDEMPOTENCY_KEY,),
+           errors=(409, 422, 502), responses={201: schemas.Payout, 202: schemas.Payout},
+           description="The amount leaves availableBalance at once; 422 insufficient_funds over the balance, or "
+                       "an amount Stripe cannot pay out (with largestPayableAmount). 202: Stripe gave no definite "
+                       "answer; the payout stays PENDING with awaitingStripe and payflow asks again.")
 @authenticated("influencer")
+@idempotent
 def create_payout():
     body = parse(PayoutBody)
     payout = payouts.request_payout(current_user, body.amount, body.currency)
-    return jsonify(serializers.payout(payout)), 201
+    # 202: Stripe has not confirmed it yet (no definite answer); it stays PENDING, money on its way.
+    return jsonify(serializers.payout(payout)), 202 if payouts.awaiting_stripe(payout) else 201
 
 
 @bp.get("/payouts")
+@operation("The caller's payouts (all of them for an admin), newest first", tag="payouts", query=PageQuery,
+           responses={200: schemas.PayoutPage})
 @authenticated("influencer", "admin")
 def list_payouts():
     query = select(Payout)
@@ -49,6 +64,7 @@ def list_payouts():
 
 
 @bp.get("/payouts/<payout_id>")
+@operation("One payout", tag="payouts", responses={200: schemas.Payout})
 @authenticated("influencer", "admin")
 def get_payout(payout_id):
     payout = db.session.get(Payout, payout_id)
@@ -58,6 +74,8 @@ def get_payout(payout_id):
 
 
 @bp.get("/notifications")
+@operation("What the caller was told (the toasts), newest first", tag="notifications", query=NotificationsQuery,
+           responses={200: schemas.NotificationPage})
 @authenticated()
 def list_notifications():
     query = select(Notification).where(Notification.user_id == current_user.id)
@@ -67,6 +85,8 @@ def list_notifications():
 
 
 @bp.post("/notifications/<notification_id>/read")
+@operation("Mark a notification read", tag="notifications", body=EmptyBody, body_required=False,
+           responses={200: schemas.Notification})
 @authenticated()
 def mark_read(notification_id):
     parse(EmptyBody, optional=True)

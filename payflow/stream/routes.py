@@ -21,8 +21,11 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask_jwt_extended import current_user, decode_token, get_jwt, verify_jwt_in_request
 
-from .. import metrics
-from ..errors import Unauthorized
+from .. import marketplace_tokens, metrics
+from ..api import schemas
+from ..api.openapi import Header, Raw, operation
+from ..api.validation import StreamQuery
+from ..errors import PayflowError, Unauthorized
 from ..extensions import db, redis_client
 from ..models import User
 from . import history, sse
@@ -81,10 +84,13 @@ def _access_token_claims() -> dict:
         claims = decode_token(token)
     except pyjwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired", code="token_expired") from exc
+    except PayflowError:
+        raise
     except Exception as exc:  # PyJWT's and flask-jwt-extended's decode errors alike
         raise Unauthorized("invalid token", code="invalid_token") from exc
     if claims.get("type") != "access" or not claims.get("sub"):
         raise Unauthorized("invalid token: not an access token", code="invalid_token")
+    marketplace_tokens.verify_claims({}, claims)
     return claims
 
 
@@ -94,10 +100,16 @@ def _authenticate() -> tuple[str, int]:
     if token:
         return _read_stream_token(token)
     claims = _access_token_claims()
+    if marketplace_tokens.is_marketplace_token(claims):
+        return marketplace_tokens.user_id_for(claims), int(claims["exp"])
     return str(claims["sub"]), int(claims["exp"])
 
 
 @bp.post("/stream/token")
+@operation("A short-lived token for ?token= on the stream", tag="stream", security="user",
+           responses={200: schemas.StreamToken},
+           description="Valid STREAM_TOKEN_TTL_SECONDS (and never past the access token it was minted from); it "
+                       "only opens streams.")
 def stream_token():
     verify_jwt_in_request(locations=["headers", "cookies"])
     token, expires_at = _mint_stream_token(current_user, int(get_jwt()["exp"]))
@@ -109,6 +121,13 @@ def stream_token():
 
 
 @bp.get("/stream")
+@operation("Live updates of the caller's payments, wallet and payouts (Server-Sent Events)", tag="stream",
+           security="stream", query=StreamQuery,
+           headers=(Header("Last-Event-ID", "Resume after this event id: missed events are replayed first"),),
+           responses={200: Raw("text/event-stream", "payment:update, wallet:update, payout:update and resync "
+                                                    "events, and heartbeat comments")},
+           description="Ends when the access token behind it expires, or on shutdown; reconnect with "
+                       "?lastEventId=.")
 def stream():
     user_id, ends_at = _authenticate()
     connection = request.environ.get("gunicorn.socket")

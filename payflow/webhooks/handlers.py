@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from .. import metrics, payments, payouts
+from .. import metrics, payments, payouts, refunds
 from ..errors import AmountMismatch, NotReady
 from ..extensions import db
 from ..models import Payout, WebhookEvent, utcnow
@@ -114,6 +114,15 @@ def payout_updated(obj: dict) -> bool:
     return payouts.record_in_transit(_payout_for(obj))
 
 
+# --- refunds --------------------------------------------------------------------------
+
+
+def refund_updated(obj: dict) -> bool:
+    """A Refund's new status (``charge.refund.updated``, ``refund.updated``, ``refund.failed``),
+    matched by its Stripe id: one that failed or was canceled puts its money back, once."""
+    return refunds.record_refund_event(obj)
+
+
 HANDLERS = {
     "payment_intent.succeeded": payment_intent_succeeded,
     "payment_intent.processing": payment_intent_processing,
@@ -126,6 +135,9 @@ HANDLERS = {
     "payout.failed": payout_failed,
     "payout.canceled": payout_canceled,
     "payout.updated": payout_updated,
+    "charge.refund.updated": refund_updated,
+    "refund.updated": refund_updated,
+    "refund.failed": refund_updated,
 }
 
 

@@ -13,7 +13,9 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import MethodNotAllowed
 
-from .. import metrics
+from .. import logs, metrics
+from ..api import schemas
+from ..api.openapi import Header, operation
 from ..extensions import db
 from . import inbox
 from .signature import InvalidSignature, verify
@@ -41,6 +43,11 @@ def _parse(payload: str) -> dict:
 
 
 @bp.post("/payments/webhook")
+@operation("Stripe's webhook: events are verified, recorded, queued and answered", tag="webhooks",
+           security="none", body=schemas.StripeEvent, errors=(400, 413, 503),
+           headers=(Header("Stripe-Signature", "t=<timestamp>,v1=<HMAC-SHA256 of the body>", required=True),),
+           responses={200: schemas.WebhookReceived},
+           description="Signed with one of STRIPE_WEBHOOK_SECRET's secrets, within WEBHOOK_TOLERANCE_SECONDS.")
 def receive():
     secrets = current_app.config["STRIPE_WEBHOOK_SECRETS"]
     if not secrets:
@@ -60,6 +67,11 @@ def receive():
     except ValueError as exc:
         return _reject(400, "invalid_event", f"not a Stripe event: {exc}")
 
+    with logs.bind(event_id=event["id"]):
+        return _record(event, payload)
+
+
+def _record(event: dict, payload: str):
     try:
         created = inbox.record_and_queue(event, payload)
     except (SQLAlchemyError, inbox.RecordFailed) as exc:
@@ -76,5 +88,6 @@ def receive():
 
 
 @bp.route("/payments/webhook", methods=["GET", "PUT", "PATCH", "DELETE"])
+@operation("Only POST is accepted", tag="webhooks", security="none", errors=(405,))
 def wrong_method():
     raise MethodNotAllowed(valid_methods=["POST"])

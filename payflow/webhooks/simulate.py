@@ -142,3 +142,32 @@ def signed(event: dict, secret: str, *, timestamp: int | None = None) -> tuple[b
     """The body and headers of a delivery of ``event``, as Stripe would post it."""
     body = json.dumps(event, separators=(",", ":"))
     return body.encode(), {"Content-Type": "application/json", "Stripe-Signature": sign(body, secret, timestamp)}
+
+
+# --- refunds -----------------------------------------------------------------------------
+
+REFUND_EVENTS = ("charge.refund.updated", "refund.updated", "refund.failed")
+
+
+def refund_object(refund, payment, status: str, *, failure_reason: str | None = None) -> dict:
+    """A Stripe Refund for payflow's ``refund`` of ``payment``, as refund events carry it."""
+    return {
+        "id": refund.stripe_refund_id or _id("re"),
+        "object": "refund",
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "charge": _id("ch"),
+        "payment_intent": payment.stripe_payment_intent_id,
+        "status": status,
+        "failure_reason": (failure_reason or "expired_or_canceled_card") if status == "failed" else None,
+        "metadata": {"payment_id": payment.id, "refund_id": refund.id},
+        "reason": None,
+        "created": int(time.time()),
+    }
+
+
+def refund_event(event_type: str, refund, payment, status: str, **options) -> dict:
+    """``charge.refund.updated``, ``refund.updated`` or ``refund.failed`` about a refund."""
+    if event_type not in REFUND_EVENTS:
+        raise ValueError(f"cannot simulate {event_type} for a refund; choose from {', '.join(REFUND_EVENTS)}")
+    return build_event(event_type, refund_object(refund, payment, status, **options))

@@ -49,6 +49,15 @@ export function plainMessage(status, error = {}, context = {}) {
       const available = money(error.availableBalance);
       return available ? `That is more than your available balance of ${available}.` : "That is more than your available balance.";
     }
+    case "payout_amount_not_payable": {
+      const largest = money(error.largestPayableAmount);
+      const least = money(error.minimumAmount);
+      return "Stripe cannot pay out this amount"
+        + (least ? ` (it pays out at least ${least}, in amounts it can send)` : "")
+        + (error.largestPayableAmount > 0 && largest ? `. The most you can withdraw now is ${largest}.` : ".");
+    }
+    case "idempotency_key_reused":
+      return "This was already sent with other details. Start again.";
     case "refund_exceeds_payment": {
       const most = money(error.refundable);
       return most ? `At most ${most} can be refunded.` : "That is more than can be refunded.";

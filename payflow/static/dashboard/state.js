@@ -12,7 +12,8 @@ export const state = {
   payouts: collection(),
   wallets: new Map(), // currency → wallet JSON
   walletsLoaded: false,
-  // payment id → { amount, refundedBefore }: requested from Stripe, not confirmed by its webhook yet
+  // payment id → { amount, refundedBefore }: a refund this page asked for, until the server's own
+  // copy of the payment (its refundingAmount) says where it stands
   refundsRequested: new Map(),
   walletEvents: 0,
 };
@@ -49,13 +50,14 @@ export function newer(incoming, existing) {
   return !existing || !incoming.updatedAt || !existing.updatedAt || incoming.updatedAt >= existing.updatedAt;
 }
 
-/** Keep a fresher copy of a payment; a refund Stripe has since confirmed is no longer "requested". */
+/** Keep a fresher copy of a payment; from then on the server's copy says which refunds are in flight. */
 export function putPayment(payment) {
   if (!payment?.id) return;
   if (!newer(payment, state.payments.items.get(payment.id))) return;
   state.payments.items.set(payment.id, payment);
   const requested = state.refundsRequested.get(payment.id);
-  if (requested && (payment.refundedAmount > requested.refundedBefore || payment.status === "REFUNDED")) {
+  if (requested && (Number.isInteger(payment.refundingAmount) || payment.refundedAmount > requested.refundedBefore
+      || payment.status === "REFUNDED")) {
     state.refundsRequested.delete(payment.id);
   }
   changed("payments");
@@ -67,8 +69,12 @@ export function putPayout(payout) {
   changed("payouts");
 }
 
-/** The refund of `payment` waiting for Stripe's confirmation, or null. */
+/**
+ * Refunds of `payment` requested and not yet confirmed by Stripe (`{ amount }` in minor units), or
+ * null: the server's `refundingAmount`, or what this page just asked for until the server's copy arrives.
+ */
 export function refundInFlight(payment) {
+  if (payment.refundingAmount > 0) return { amount: payment.refundingAmount };
   return state.refundsRequested.get(payment.id) || null;
 }
 
@@ -95,7 +101,8 @@ export function inEscrow(payment) {
   return payment.amount - (payment.refundedAmount || 0);
 }
 
+/** What may still be refunded: what was not refunded, less refunds on their way. */
 export function refundable(payment) {
   if (!["HELD", "PARTIALLY_REFUNDED", "RELEASED"].includes(payment.status)) return 0;
-  return payment.amount - (payment.refundedAmount || 0);
+  return Math.max(0, payment.amount - (payment.refundedAmount || 0) - (payment.refundingAmount || 0));
 }

@@ -45,6 +45,18 @@ function stepText(step, payment) {
       const owed = step.owedAmount ? `, ${money(step.owedAmount)} of it owed` : "";
       return `Refunded ${money(step.amount)} to ${to}: ${money(step.netAmount)} taken back from ${whose} balance${owed}`;
     }
+    case "refund_requested": {
+      const where = { REQUESTED: "waiting for Stripe's answer", PENDING: "Stripe is processing it",
+        SUCCEEDED: "Stripe made it", FAILED: "it failed", CANCELED: "it was canceled" }[step.status];
+      return `Refund of ${money(step.amount)} requested${where ? ` (${where})` : ""}`;
+    }
+    case "refund_failed":
+      return `Refund of ${money(step.amount)} ${step.status === "CANCELED" ? "canceled" : "failed"}`
+        + `${step.reason ? `: ${plainFailure(step.reason, "Stripe could not make it").replace(/_/g, " ")}` : ""}`;
+    case "refund_reversed":
+      return step.afterRelease
+        ? `The failed refund's ${money(step.amount)} came back: ${money(step.netAmount)} to ${isCompany() ? `${firstName(influencer)}'s` : "your"} balance`
+        : `The failed refund's ${money(step.amount)} came back into escrow`;
     case "dispute_opened":
       return `The card holder disputed ${money(step.amount)}${step.reason ? ` (${step.reason.replace(/_/g, " ")})` : ""}`;
     case "dispute_closed":

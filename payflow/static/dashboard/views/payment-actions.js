@@ -10,6 +10,7 @@ import { firstName, paymentName } from "../labels.js";
 import { formatMoney } from "../money.js";
 import { inEscrow, putPayment, refundable, refundInFlight, refundRequested, state } from "../state.js";
 import { toaster } from "../toaster.js";
+import { refreshPayment } from "../data.js";
 import { confirmAction, openPayDialog } from "./dialogs.js";
 
 const path = (payment, action) => `/payments/${encodeURIComponent(payment.id)}/${action}`;
@@ -99,6 +100,7 @@ function refundPayment(payment) {
         method: "POST", body, idempotencyKey: key, context: { currency: payment.currency },
       }));
       refundRequested(payment, result.amount);
+      refreshPayment(payment.id); // the server's copy: its refundingAmount says the refund is on its way
       toaster.show({
         kind: "info",
         title: "Refund requested",

@@ -25,6 +25,8 @@ function describe(line) {
       return "Payout to your bank";
     case "payout_returned":
       return "Payout returned to your balance";
+    case "refund_reversed":
+      return `Refund to ${company} failed: back in your balance`;
     default:
       return line.description || line.type.replace(/_/g, " ");
   }
