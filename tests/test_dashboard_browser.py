@@ -448,12 +448,16 @@ def test_a_payout_is_busy_until_answered_sent_once_and_shows_payout_requested_un
 
 
 def test_errors_are_said_in_plain_words_never_in_stripes(stack, open_page, request):
-    request.node.allowed_statuses = (502,)  # Stripe refuses the payout on purpose
+    request.node.allowed_statuses = (422, 502)  # refused on purpose: by payflow's payout rules, then by Stripe
     brand, creator = ApiUser(stack.url, "company", "Northwind"), ApiUser(stack.url, "influencer", "Mo Creator")
-    released_payment(brand, creator, 5000, "usd", "Reel")  # localstripe pays out in EUR only
+    released_payment(brand, creator, 5000, "usd", "Reel")  # the platform's own payouts are EUR only offline
     page = signed_in(open_page, stack, creator, "influencer")
     page.get_by_role("button", name="Request payout").click()
     dialog = page.locator("#payout-dialog")
+    dialog.get_by_label("Amount").fill("0.50")
+    dialog.get_by_role("button", name="Request payout").click()
+    expect(dialog.locator(".form-error")).to_have_text(
+        "Stripe cannot pay out this amount (it pays out at least $1.00, in amounts it can send).")
     dialog.get_by_label("Amount").fill("10")
     dialog.get_by_role("button", name="Request payout").click()
     expect(dialog.locator(".form-error")).to_have_text(
