@@ -23,7 +23,19 @@ MAX_AMOUNT = 99_999_999
 
 
 def minor_unit_exponent(currency: str) -> int:
+    """Digits after the decimal point in Stripe's amounts of ``currency``: 0 for JPY, 2 for USD.
+
+    Source: Stripe, "Supported currencies", zero-decimal currencies. Every other
+    supported currency is two-decimal in Stripe's API, including ISK, HUF and TWD,
+    whose whole-unit rules apply to payouts only.
+    """
     return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def exponents() -> dict[str, int]:
+    """``{currency: minor-unit exponent}`` of every supported currency: the one table
+    clients format amounts with (the dashboard gets it in its page config)."""
+    return {currency: minor_unit_exponent(currency) for currency in sorted(SUPPORTED_CURRENCIES)}
 
 
 def platform_fee(amount: int, fee_bps: int) -> int:
@@ -39,11 +51,17 @@ def split(amount: int, fee_bps: int) -> tuple[int, int]:
     return fee, amount - fee
 
 
-def format_amount(amount: int, currency: str) -> str:
-    """Human text such as ``45.00 USD`` or ``500 JPY``, for messages."""
+def format_decimal(amount: int, currency: str) -> str:
+    """Minor units as a plain decimal in major units: 4500 usd → ``45.00``, -5 usd → ``-0.05``,
+    500 jpy → ``500``. No grouping and a dot, whatever the locale (CSV files, messages)."""
     exponent = minor_unit_exponent(currency)
     if exponent == 0:
-        return f"{amount} {currency.upper()}"
+        return str(amount)
     sign = "-" if amount < 0 else ""
     whole, minor = divmod(abs(amount), 10**exponent)
-    return f"{sign}{whole}.{minor:0{exponent}d} {currency.upper()}"
+    return f"{sign}{whole}.{minor:0{exponent}d}"
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Human text such as ``45.00 USD`` or ``500 JPY``, for messages."""
+    return f"{format_decimal(amount, currency)} {currency.upper()}"

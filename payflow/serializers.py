@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .fees import share
+
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
@@ -12,7 +14,17 @@ def user(u) -> dict:
     return {"id": u.id, "email": u.email, "role": u.role, "name": u.name, "createdAt": iso(u.created_at)}
 
 
-def payment(p, *, viewer=None) -> dict:
+def payment(p, *, viewer=None, refunding: int | None = None) -> dict:
+    """A payment; ``netAmount`` is the influencer's part of what remains of it (``payflow.fees.share``):
+    what a release would give until it is released, what it gave after. The platform's part of
+    what remains is ``amount - refundedAmount - netAmount``; ``feeAmount`` is what was actually
+    taken (0 until released). ``refundingAmount`` is what refunds requested and not yet confirmed
+    by Stripe will take (``payflow.refunds.in_flight``); a list passes it in, summed for the page.
+    """
+    if refunding is None:
+        from .refunds import in_flight  # here, not at the top: refunds' own imports lead back to this module
+
+        refunding = in_flight(p.id)
     data = {
         "id": p.id,
         "status": p.status,
@@ -20,9 +32,14 @@ def payment(p, *, viewer=None) -> dict:
         "currency": p.currency,
         "description": p.description,
         "companyId": p.company_id,
+        "companyName": p.company.name,
         "influencerId": p.influencer_id,
+        "influencerName": p.influencer.name,
+        "feeBps": p.fee_bps,
         "feeAmount": p.fee_amount,
+        "netAmount": share(p).net,
         "refundedAmount": p.refunded_amount,
+        "refundingAmount": refunding,
         "failureMessage": p.failure_message,
         "stripePaymentIntentId": p.stripe_payment_intent_id,
         "createdAt": iso(p.created_at),

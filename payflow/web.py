@@ -18,6 +18,7 @@ from .api.payments import accepts_test_cards
 from .errors import InvalidRequest, NotFound
 from .extensions import db
 from .models import User
+from .money import exponents
 
 bp = Blueprint("web", __name__)
 
@@ -47,6 +48,8 @@ def dashboard():
     client_config = {
         "stripePublishableKey": config.get("STRIPE_PUBLISHABLE_KEY"),
         "testCards": accepts_test_cards(config),
+        # how many digits each currency's minor unit has: the browser formats with these
+        "currencies": exponents(),
     }
     response = current_app.make_response(render_template("index.html", client_config=client_config))
     response.headers["Content-Security-Policy"] = _content_security_policy()

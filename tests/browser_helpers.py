@@ -197,6 +197,7 @@ class PageWatch:
 
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # a sticky header is drawn where the page is scrolled to
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")
 
 

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 from flask_jwt_extended import create_access_token
+from sqlalchemy import update
 from werkzeug.security import generate_password_hash
 
 from payflow import payments, payouts
 from payflow.extensions import db
-from payflow.models import Payment, Payout, User
+from payflow.models import LedgerTransaction, Payment, Payout, User
 from payflow.stripe_api import gateway
 from payflow.unit_of_work import atomic
 
@@ -82,6 +84,20 @@ class Factory:
             payments.record_succeeded(payment, None, amount, currency)
         return payment
 
+    def released_payment_direct(self, company, influencer, amount=5000, currency="usd") -> Payment:
+        """A payment paid (as the webhook job would record it) and released by its company."""
+        payment = self.held_payment_direct(company, influencer, amount, currency)
+        return payments.release_payment(company, payment.id)
+
+    def refund_confirmed(self, payment_id: str, cumulative: int) -> bool:
+        """Stripe confirmed refunds of ``cumulative`` in all (``charge.refunded``'s ``amount_refunded``)."""
+        with atomic():
+            return payments.record_refund_total(payments.lock_payment(payment_id), cumulative)
+
+    def payout_failed(self, payout_id: str, message: str = "The bank account was closed.") -> bool:
+        with atomic():
+            return payouts.record_failed(payouts.lock_payout(payout_id), message)
+
     def funded_influencer(self, amount=10000, currency="eur"):
         """An influencer with ``amount`` net available in ``currency`` (a payment released to them)."""
         company, influencer = self.user("company"), self.user("influencer")
@@ -96,3 +112,10 @@ class Factory:
 
     def payout(self, influencer, amount=1000, currency="eur") -> Payout:
         return payouts.request_payout(influencer, amount, currency)
+
+
+def backdate(when: datetime, *, payment_id: str | None = None, payout_id: str | None = None) -> None:
+    """Move the ledger transactions of a payment (or payout) to ``when``, as if they were booked then."""
+    column, value = (LedgerTransaction.payment_id, payment_id) if payment_id else (LedgerTransaction.payout_id, payout_id)
+    with atomic():
+        db.session.execute(update(LedgerTransaction).where(column == value).values(created_at=when))

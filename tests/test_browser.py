@@ -20,22 +20,9 @@ from payflow.stream import history
 from payflow.stripe_api import gateway
 from payflow.webhooks import simulate
 
-from .browser_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    ApiUser,
-    PageWatch,
-    PayflowServer,
-    WorkerProcess,
-    browser_unavailable,
-    payment_row,
-    register_webhooks,
-    screenshot,
-    server_env,
-    sign_in,
-    toast,
-)
-from .services import free_port
+from .browser_fixtures import DEMO_COMPANY, DEMO_INFLUENCER, DEMO_PASSWORD, TIMEOUT, browser, open_page, stack  # noqa: F401
+from .browser_fixtures import live as _live
+from .browser_helpers import ApiUser, browser_unavailable, payment_row, screenshot, sign_in, toast
 
 _why_not = browser_unavailable()
 if _why_not and os.environ.get("PAYFLOW_TEST_REQUIRE_BROWSER") == "1":
@@ -44,13 +31,11 @@ if _why_not and os.environ.get("PAYFLOW_TEST_REQUIRE_BROWSER") == "1":
 pytestmark = [pytest.mark.skipif(_why_not is not None, reason=_why_not or "")]
 
 if _why_not is None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 else:  # pragma: no cover - the module is skipped
-    expect = sync_playwright = None
+    expect = None
 
-DEMO_COMPANY, DEMO_INFLUENCER, DEMO_PASSWORD = "company@demo.payflow.dev", "influencer@demo.payflow.dev", "payflow-demo"
 VISA, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0341"
-TIMEOUT = 15_000  # ms, for anything that crosses the server, Redis and the stream
 
 # Records when each toast enters and leaves the page (for the auto-dismiss timing).
 TOAST_LOG = """
@@ -87,83 +72,6 @@ Object.defineProperty(Document.prototype, "visibilityState", {
   configurable: true, get() { return window.__hidden ? "hidden" : "visible"; },
 });
 """
-
-
-# --- the product, once for the module ------------------------------------------------------
-
-
-class Stack:
-    def __init__(self, app, server: PayflowServer, worker: WorkerProcess):
-        self.app = app
-        self.server = server
-        self.worker = worker
-        self.url = server.url
-
-    def logs(self) -> str:
-        return f"--- gunicorn ---\n{self.server.log_text()}\n--- worker ---\n{self.worker.log_text()}"
-
-
-@pytest.fixture(scope="module")
-def stack(migrated_app, database_url, redis_server, localstripe):
-    env = server_env(database_url, redis_server.url, localstripe.url, free_port())
-    result = migrated_app.test_cli_runner().invoke(args=["demo", "seed"])
-    assert result.exit_code == 0, result.output
-    with migrated_app.app_context():
-        db.session.remove()
-    server = PayflowServer(env)
-    worker = WorkerProcess(env)
-    try:
-        server.start()
-        register_webhooks(localstripe.url, server.url)
-        yield Stack(migrated_app, server, worker)
-    finally:
-        worker.close()
-        server.close()
-
-
-@pytest.fixture(scope="module")
-def browser(stack):
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def open_page(browser, stack, request):
-    """``open_page(name, width=..., height=..., init_scripts=[...])`` → a page in a context of its own.
-
-    After the test, every page must have had no JavaScript error and no console error
-    (resource errors for the answers the test expects are named by the test with
-    ``request.node.allowed_statuses`` / ``allow_network_errors``)."""
-    contexts, watches = [], []
-    failures_before = request.session.testsfailed
-
-    def make(name: str, width: int = 1280, height: int = 900, init_scripts=(), permissions=()):
-        context = browser.new_context(viewport={"width": width, "height": height}, permissions=list(permissions))
-        context.set_default_timeout(TIMEOUT)
-        for script in init_scripts:
-            context.add_init_script(script)
-        page = context.new_page()
-        contexts.append(context)
-        watches.append(PageWatch(page, name))
-        return page
-
-    yield make
-    allowed = getattr(request.node, "allowed_statuses", ())
-    network = getattr(request.node, "allow_network_errors", False)
-    problems = [problem for watch in watches for problem in watch.problems(allowed, network)]
-    for context in contexts:
-        context.close()
-    if request.session.testsfailed > failures_before:  # the test failed: say what the servers said
-        print(stack.logs())
-    assert not problems, "\n".join(problems)
-
-
-def _live(page):
-    expect(page.locator("#live-indicator")).to_have_text("Live", timeout=TIMEOUT)
 
 
 def _create_payment_in_form(page, email: str, amount: str, currency: str, description: str) -> None:
@@ -205,19 +113,21 @@ def test_a_card_payment_shows_held_in_escrow_to_the_company_and_secured_to_the_i
 
     _create_payment_in_form(company, DEMO_INFLUENCER, "50", "usd", "Spring campaign: 3 videos")
     row = company.locator("#company-payments li").first
-    expect(row).to_contain_text("50.00 USD")
+    expect(row).to_contain_text("$50.00")
     expect(row).to_contain_text("Awaiting payment")
-    _pay_in_dialog(company, VISA, "Pay 50.00 USD")
+    _pay_in_dialog(company, VISA, "Pay $50.00")
 
     expect(toast(company, "Payment Held in Escrow")).to_be_visible()
     expect(row).to_have_attribute("data-status", "HELD")
     expect(row.get_by_role("button", name="Release")).to_be_visible()
     expect(toast(influencer, "Payment Secured")).to_be_visible()
     wallet = influencer.locator('#wallets .wallet[data-currency="usd"]')
-    expect(wallet.locator(".wallet__pending dd")).to_have_text("45.00 USD")  # 50.00 less the 10% fee
-    expect(wallet.locator(".wallet__available dd")).to_have_text("0.00 USD")
-    expect(influencer.locator("#influencer-payments li").first).to_contain_text("Held in escrow")
-    expect(influencer.locator("#transactions tr").first).to_contain_text("+45.00 USD")
+    expect(wallet.locator(".wallet__pending dd")).to_have_text("$45.00")  # 50.00 less the 10% fee
+    expect(wallet.locator(".wallet__available dd")).to_have_text("$0.00")
+    incoming = influencer.locator("#influencer-payments li").first
+    expect(incoming).to_contain_text("Held in escrow")
+    expect(incoming.locator(".amount")).to_have_text("$45.00")  # what the influencer receives
+    expect(incoming).to_contain_text("From Acme Studios")
 
     # A visible page gets toasts only; the permission was never asked for by the page itself.
     assert influencer.evaluate("window.__permissionRequests") == 0
@@ -239,32 +149,32 @@ def test_an_influencer_requests_a_payout_and_watches_it_complete(stack, open_pag
     _live(company)
     _live(influencer)
     wallet = influencer.locator('#wallets .wallet[data-currency="eur"]')
-    expect(wallet.locator(".wallet__pending dd")).to_have_text("90.00 EUR")
+    expect(wallet.locator(".wallet__pending dd")).to_have_text("€90.00")
 
     # The company releases the escrow: the influencer's wallet changes while they watch.
     payment_row(company, paid["id"]).get_by_role("button", name="Release").click()
     company.locator("#action-dialog").get_by_role("button", name="Release").click()
     expect(toast(company, "Payment Released")).to_be_visible()
-    expect(toast(influencer, "Payment Released: 90.00 EUR available")).to_be_visible()
-    expect(wallet.locator(".wallet__available dd")).to_have_text("90.00 EUR")
-    expect(wallet.locator(".wallet__pending dd")).to_have_text("0.00 EUR")
+    expect(toast(influencer, "Payment Released")).to_contain_text("€90.00 from Northwind is now available")
+    expect(wallet.locator(".wallet__available dd")).to_have_text("€90.00")
+    expect(wallet.locator(".wallet__pending dd")).to_have_text("€0.00")
 
     influencer.get_by_role("button", name="Request payout").click()
     dialog = influencer.locator("#payout-dialog")
-    expect(dialog.locator("#payout-available")).to_have_text("Available: 90.00 EUR")
+    expect(dialog.locator("#payout-available")).to_have_text("Available: €90.00")
     dialog.get_by_label("Amount").fill("120")
     dialog.get_by_role("button", name="Request payout").click()
-    expect(dialog.locator(".form-error")).to_contain_text("more than the available 90.00 EUR")
+    expect(dialog.locator(".form-error")).to_have_text("That is more than your available balance of €90.00.")
     dialog.get_by_label("Amount").fill("40")
     dialog.get_by_role("button", name="Request payout").click()
     expect(dialog).to_be_hidden()
 
-    expect(toast(influencer, "Payout Requested: 40.00 EUR")).to_be_visible()
-    expect(wallet.locator(".wallet__available dd")).to_have_text("50.00 EUR")
+    expect(toast(influencer, "Payout Requested")).to_contain_text("€40.00 to your bank")
+    expect(wallet.locator(".wallet__available dd")).to_have_text("€50.00")
     row = influencer.locator("#payouts li").first
     expect(row).to_have_attribute("data-status", "PENDING")
-    expect(row).to_contain_text("40.00 EUR")
-    expect(row).to_contain_text("Requested")
+    expect(row).to_contain_text("€40.00")
+    expect(row).to_contain_text("Payout requested")
     payout_id = row.get_attribute("data-payout-id")
 
     # Stripe reports the payout paid (a signed payout.paid, as `flask webhooks simulate` sends it).
@@ -273,10 +183,10 @@ def test_an_influencer_requests_a_payout_and_watches_it_complete(stack, open_pag
         db.session.remove()
     body, headers = simulate.signed(event, "whsec_test_payflow")
     assert requests.post(f"{stack.url}/payments/webhook", data=body, headers=headers, timeout=10).status_code == 200
-    expect(toast(influencer, "Payout Completed: 40.00 EUR")).to_be_visible()
+    expect(toast(influencer, "Payout Completed")).to_contain_text("€40.00 to your bank")
     expect(row).to_have_attribute("data-status", "COMPLETED")
     expect(row).to_contain_text("Completed")
-    expect(wallet.locator(".wallet__available dd")).to_have_text("50.00 EUR")
+    expect(wallet.locator(".wallet__available dd")).to_have_text("€50.00")
     screenshot(influencer, "b-payout-completed-influencer")
 
 
@@ -291,7 +201,7 @@ def test_a_declined_card_fails_the_payment_and_a_retry_with_another_card_succeed
     _live(influencer)
 
     _create_payment_in_form(company, creator.email, "75.50", "usd", "Unboxing video")
-    _pay_in_dialog(company, DECLINED, "Pay 75.50 USD")
+    _pay_in_dialog(company, DECLINED, "Pay $75.50")
     failure = toast(company, "Payment Failed")
     expect(failure).to_be_visible()
     expect(failure).to_have_class("toast toast--error")
@@ -303,12 +213,12 @@ def test_a_declined_card_fails_the_payment_and_a_retry_with_another_card_succeed
     screenshot(company, "c-payment-failed-company")
 
     row.get_by_role("button", name="Retry").click()
-    _pay_in_dialog(company, VISA, "Pay 75.50 USD")
+    _pay_in_dialog(company, VISA, "Pay $75.50")
     expect(toast(company, "Payment Held in Escrow")).to_be_visible()
     expect(row).to_have_attribute("data-status", "HELD")
     expect(row.get_by_role("button", name="Retry")).to_have_count(0)
     expect(toast(influencer, "Payment Secured")).to_be_visible()
-    expect(influencer.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("67.95 USD")
+    expect(influencer.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("$67.95")
     screenshot(company, "c-payment-retried-company")
 
     # And a partial refund: requested from the dashboard, applied when Stripe confirms it.
@@ -316,17 +226,17 @@ def test_a_declined_card_fails_the_payment_and_a_retry_with_another_card_succeed
     dialog = company.locator("#action-dialog")
     dialog.get_by_label("Amount").fill("10")
     dialog.get_by_role("button", name="Refund").click()
-    expect(toast(company, "Refund of 10.00 USD requested")).to_be_visible()
+    expect(toast(company, "Refund requested")).to_contain_text("$10.00 of the $75.50 payment to Kai Creator")
     payment_id = row.get_attribute("data-payment-id")
     with stack.app.app_context():
         event = simulate.event_for("charge.refunded", payment=db.session.get(Payment, payment_id), amount=1000)
         db.session.remove()
     body, headers = simulate.signed(event, "whsec_test_payflow")
     assert requests.post(f"{stack.url}/payments/webhook", data=body, headers=headers, timeout=10).status_code == 200
-    expect(toast(company, "Payment Partially Refunded: 10.00 USD returned")).to_be_visible()
+    expect(toast(company, "Payment Partially Refunded")).to_contain_text("$10.00 of the $75.50 payment to Kai Creator refunded to you")
     expect(row).to_have_attribute("data-status", "PARTIALLY_REFUNDED")
-    expect(row).to_contain_text("10.00 USD refunded")
-    expect(influencer.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("58.95 USD")
+    expect(row).to_contain_text("$10.00 refunded")
+    expect(influencer.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("$58.95")
 
 
 # --- toasts, notifications, reconnection, small screens --------------------------------------
@@ -354,7 +264,7 @@ def test_toasts_stack_without_overlap_dismiss_after_five_seconds_pause_on_hover_
     for index in range(3):
         item = toasts.nth(index)
         expect(item).to_have_class("toast toast--success")
-        expect(item.locator(".toast__title")).to_have_text("Success")
+        expect(item.locator(".toast__title")).to_have_text("Success: Payment Secured")  # the kind in words too
         expect(item.get_by_role("button", name="Dismiss notification")).to_be_visible()
     screenshot(page, "toasts-stacked")
 
@@ -395,7 +305,8 @@ def test_browser_notifications_need_a_click_to_ask_and_appear_only_for_a_hidden_
     first = brand.create_payment(creator, 2000, "usd", "Hidden tab")
     brand.pay(first["id"])
     page.wait_for_function("() => window.__notifications.length > 0", timeout=TIMEOUT)
-    assert page.evaluate("window.__notifications[0]") == {"title": "payflow", "body": "Payment Secured"}
+    assert page.evaluate("window.__notifications[0]") == {
+        "title": "payflow", "body": "Payment Secured: $18.00 for you from Test company · Hidden tab"}
 
     page.evaluate("window.__hidden = false; window.__notifications = []")
     second = brand.create_payment(creator, 3000, "usd", "Visible tab")
@@ -433,7 +344,7 @@ def test_the_live_indicator_reconnects_after_a_server_restart_and_replays_what_w
     stack.server.start()
     _live(page)
     page.wait_for_function(f"() => ({secured})() === 2", timeout=TIMEOUT)  # replayed, not refetched
-    expect(page.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("27.00 USD")
+    expect(page.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("$27.00")
     assert any("lastEventId=" in url for url in streams[1:]), streams
 
     # Away again, and this time the history it would resume from is gone (Redis lost it, or it
@@ -448,7 +359,7 @@ def test_the_live_indicator_reconnects_after_a_server_restart_and_replays_what_w
         db.session.remove()
     stack.server.start()
     _live(page)
-    expect(page.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("54.00 USD")
+    expect(page.locator('#wallets .wallet[data-currency="usd"] .wallet__pending dd')).to_have_text("$54.00")
     expect(page.locator("#influencer-payments li")).to_have_count(3)
     assert page.evaluate(secured) == 2  # refetched, not replayed: no toast for what was lost
 
@@ -470,18 +381,18 @@ def test_the_dashboard_fits_a_phone_screen_and_shows_money_in_its_currency(stack
     _live(page)
 
     _create_payment_in_form(page, creator.email, "5000", "jpy", "A description long enough to wrap on a phone screen " * 3)
-    expect(page.locator("#pay-dialog h2")).to_have_text("Pay 5,000 JPY")
+    expect(page.locator("#pay-dialog h2")).to_have_text("Pay ¥5,000")
     _no_horizontal_scroll(page)
-    _pay_in_dialog(page, VISA, "Pay 5,000 JPY")
+    _pay_in_dialog(page, VISA, "Pay ¥5,000")
     expect(toast(page, "Payment Held in Escrow")).to_be_visible()
-    expect(page.locator("#company-payments li").first).to_contain_text("5,000 JPY")
+    expect(page.locator("#company-payments li").first).to_contain_text("¥5,000")
     _no_horizontal_scroll(page)
     screenshot(page, "company-375px")
 
-    module = "await import('/static/dashboard.js')"
+    module = "await import('/static/dashboard/money.js')"
     assert page.evaluate(f"(async () => {{ const m = {module}; return [m.formatMoney(4500, 'usd'), m.formatMoney(500, 'jpy'), "
                          "m.formatMoney(-123456, 'eur'), m.parseMoney('45.5', 'usd'), m.parseMoney('1000', 'jpy')]; })()") == [
-        "45.00 USD", "500 JPY", "-1,234.56 EUR", 4550, 1000]
+        "$45.00", "¥500", "-€1,234.56", 4550, 1000]
     assert page.evaluate(f"(async () => {{ const m = {module}; try {{ m.parseMoney('1.5', 'jpy'); return 'accepted'; }} "
                          "catch (error) { return error.message; } })()").startswith("Enter a whole number of JPY")
 

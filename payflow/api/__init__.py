@@ -12,7 +12,7 @@ from ..errors import InvalidRequest, PayflowError
 from ..extensions import jwt
 from ..stream import routes as stream_routes
 from ..webhooks import routes as webhook_routes
-from . import admin, auth, openapi, ops, payments, wallet
+from . import admin, auth, openapi, ops, payments, reports, wallet
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ HTTP_CODES = {
 
 
 def register(app: Flask) -> None:
-    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, ops.bp, openapi.bp,
-                      admin.bp):
+    for blueprint in (webhook_routes.bp, stream_routes.bp, auth.bp, payments.bp, wallet.bp, reports.bp, ops.bp,
+                      openapi.bp, admin.bp):
         app.register_blueprint(blueprint)
     from .. import web  # the dashboard at /; imported here as it builds on these modules
 

@@ -3,25 +3,26 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_jwt_extended import current_user
+from sqlalchemy.orm import selectinload
 
-from .. import payments, refunds, serializers
+from .. import fees, payments, refunds, serializers, timeline
 from ..errors import Forbidden, InvalidTransition, NotFound, PaymentDeclined, StripeOutcomeUnknown
 from ..idempotency import idempotent
-from ..pagination import page
-from ..models import Payment
+from ..pagination import fetch_page
+from ..models import Payment, User
 from ..stripe_api import gateway
 from ..unit_of_work import atomic
 from .auth import authenticated
 from . import schemas
 from .openapi import IDEMPOTENCY_KEY, operation
-from .validation import (ConfirmPaymentBody, CreatePaymentBody, EmptyBody, PageQuery, RawCardBody, RefundBody,
-                         parse)
+from .validation import (ConfirmPaymentBody, CreatePaymentBody, EmptyBody, PeriodPageQuery, PeriodQuery, QuoteQuery,
+                         RawCardBody, RefundBody, parse, parse_query)
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 
-def _payment_json(payment):
-    return serializers.payment(payment, viewer=current_user)
+def _payment_json(payment, refunding: int | None = None):
+    return serializers.payment(payment, viewer=current_user, refunding=refunding)
 
 
 @bp.post("")
@@ -37,12 +38,39 @@ def create():
     return jsonify(_payment_json(payment)), 201
 
 
+def listed(user: User, filters: PeriodQuery):
+    """The payments ``user`` may read, narrowed by ``?currency=&from=&to=`` (on ``createdAt``),
+    with both parties loaded in one more query rather than two per row."""
+    query = payments.visible_to(user).options(selectinload(Payment.company), selectinload(Payment.influencer))
+    if filters.currency:
+        query = query.where(Payment.currency == filters.currency)
+    return filters.period.where(query, Payment.created_at)
+
+
 @bp.get("")
-@operation("The caller's payments, newest first", tag="payments", query=PageQuery,
+@operation("The caller's payments, newest first", tag="payments", query=PeriodPageQuery,
            responses={200: schemas.PaymentPage})
 @authenticated()
 def list_payments():
-    return jsonify(page(payments.visible_to(current_user), Payment.id, request.args, _payment_json))
+    query = listed(current_user, parse_query(PeriodQuery))
+    rows, next_cursor = fetch_page(query, Payment.id, request.args)
+    refunding = refunds.in_flight_by_payment([payment.id for payment, in rows])
+    return jsonify({"items": [_payment_json(payment, refunding[payment.id]) for payment, in rows],
+                    "nextCursor": next_cursor})
+
+
+@bp.get("/quote")
+@operation("What the influencer would receive of a new payment", tag="payments", query=QuoteQuery,
+           responses={200: schemas.FeeQuote},
+           description="The platform fee is ceil(amount × feeBps / 10000) at today's rate; the influencer gets the rest.")
+@authenticated()
+def quote():
+    """``?amount=&currency=`` → what the influencer would receive of a new payment at today's fee."""
+    query = parse_query(QuoteQuery)
+    fee_bps = current_app.config["PLATFORM_FEE_BPS"]
+    share = fees.quote(query.amount, fee_bps)
+    return jsonify({"amount": query.amount, "currency": query.currency, "feeBps": fee_bps,
+                    "feeAmount": share.fee, "netAmount": share.net})
 
 
 @bp.get("/<payment_id>")
@@ -50,6 +78,16 @@ def list_payments():
 @authenticated()
 def get(payment_id):
     return jsonify(_payment_json(payments.get_payment(current_user, payment_id)))
+
+
+@bp.get("/<payment_id>/timeline")
+@operation("What happened to a payment and when", tag="payments", responses={200: schemas.Timeline},
+           description="Both parties may read it; the payouts that carried its money appear for the influencer only.")
+@authenticated()
+def payment_timeline(payment_id):
+    payment = payments.get_payment(current_user, payment_id)
+    return jsonify({"paymentId": payment.id, "currency": payment.currency,
+                    "items": timeline.timeline(payment, current_user)})
 
 
 def accepts_test_cards(config) -> bool:

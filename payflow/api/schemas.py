@@ -80,9 +80,16 @@ class Payment(Answer):
     currency: Currency
     description: str
     companyId: str
+    companyName: str
     influencerId: str
-    feeAmount: MinorUnits
+    influencerName: str
+    feeBps: int = Field(description="the platform fee agreed when the payment was made, in basis points")
+    feeAmount: MinorUnits = Field(description="the fee actually taken: 0 until released")
+    netAmount: MinorUnits = Field(description="the influencer's part of what remains (amount - refundedAmount): "
+                                              "what a release would give until it is released, what it gave after")
     refundedAmount: MinorUnits
+    refundingAmount: MinorUnits = Field(description="refunds requested and not yet confirmed by Stripe: they "
+                                                    "change the payment when charge.refunded arrives")
     failureMessage: str | None
     stripePaymentIntentId: str | None
     createdAt: Timestamp
@@ -254,3 +261,100 @@ class StripeEvent(BaseModel):
     id: str
     type: str
     data: dict = Field(description="{object: the Stripe object the event is about}")
+
+
+# --- the read side of the dashboard (statement, timeline, earnings, quote, currencies) ------
+
+
+class FeeQuote(Answer):
+    """What the influencer would receive of a new payment at today's fee."""
+
+    amount: MinorUnits
+    currency: Currency
+    feeBps: int = Field(description="the platform fee in basis points (1000 = 10%)")
+    feeAmount: MinorUnits = Field(description="ceil(amount × feeBps / 10000)")
+    netAmount: MinorUnits = Field(description="amount - feeAmount: what the influencer receives")
+
+
+class TimelineStep(Answer):
+    """One thing that happened to a payment; the fields beside type and at depend on the type."""
+
+    type: str = Field(description="created, processing, failed, retried, canceled, held, released, refund_requested, "
+                                  "refund_failed, refunded, dispute_opened, dispute_closed, paid_out (or a ledger "
+                                  "transaction's kind)")
+    at: Timestamp
+    amount: MinorUnits | None = None
+    feeAmount: MinorUnits | None = None
+    netAmount: MinorUnits | None = None
+    owedAmount: MinorUnits | None = Field(None, description="refunded after release: what the wallet could not cover")
+    afterRelease: bool | None = None
+    attempt: int | None = None
+    message: str | None = None
+    reason: str | None = None
+    outcome: str | None = None
+    status: str | None = Field(None, description="a refund's status")
+    refundId: str | None = None
+    payoutId: str | None = None
+    payoutAmount: MinorUnits | None = None
+    payoutStatus: PayoutStatus | None = None
+    description: str | None = None
+
+
+class Timeline(Answer):
+    """What happened to a payment and when, oldest first."""
+
+    paymentId: str
+    currency: Currency
+    items: list[TimelineStep]
+
+
+class StatementLine(Answer):
+    """One movement of the influencer's money (one ledger transaction, not its legs)."""
+
+    id: str
+    type: str = Field(description="release, payout, payout_returned, clawback, or another ledger transaction's kind")
+    description: str
+    amount: int = Field(description="signed, in minor units: the change of available − owed")
+    currency: Currency
+    balance: int = Field(description="available − owed right after this line, in minor units")
+    feeAmount: MinorUnits | None = Field(description="the platform's share moved in the same transaction")
+    paymentId: str | None
+    payoutId: str | None
+    counterpartyName: str | None = Field(description="the company of the payment")
+    paymentDescription: str | None
+    createdAt: Timestamp
+
+
+class StatementPage(Answer):
+    items: list[StatementLine]
+    nextCursor: Cursor
+
+
+class EarningsBucket(Answer):
+    date: str = Field(description="2024-05-31 (a day) or 2024-05 (a month) in the requested time zone")
+    amount: MinorUnits
+
+
+class EarningsSeries(Answer):
+    currency: Currency
+    total: MinorUnits
+    items: list[EarningsBucket]
+
+
+class Earnings(Answer):
+    """The net released to the influencer per day (30) or month (12), zero-filled."""
+
+    period: Literal["day", "month"]
+    timeZone: str
+    currencies: list[EarningsSeries]
+
+
+class CurrencyExponent(Answer):
+    code: Currency
+    exponent: int = Field(description="digits of the minor unit: 2 for usd, 0 for jpy")
+
+
+class Currencies(Answer):
+    """Every currency payflow takes, with Stripe's minor-unit exponent."""
+
+    items: list[CurrencyExponent]

@@ -5,12 +5,15 @@
  *   import { createToaster } from "/static/toasts.js";
  *   const toaster = createToaster({ container: document.getElementById("toasts") });
  *   toaster.show({ kind: "success", message: "Payment Secured" });   // kind: success | error | info
+ *   toaster.show({ kind: "success", title: "Payment Secured", message: "$45.00 from Acme",
+ *                  link: { href: "#/payments/pay_1", text: "View payment" } });
  *   button.onclick = () => toaster.enableBrowserNotifications();      // only from a user gesture
  *
  * Each toast slides in, is coloured by its kind and also says it in words with an icon (colour
- * is never the only signal), disappears after `duration` ms (5 s) unless the pointer is over it
- * or the keyboard focus is in it, and has a dismiss button named "Dismiss notification".
- * Toasts stack in the container (a role="status", aria-live="polite" region), newest first.
+ * is never the only signal: the kind is read out before the title), disappears after `duration`
+ * ms (5 s) unless the pointer is over it or the keyboard focus is in it, and has a dismiss button
+ * named "Dismiss notification". Its title defaults to the kind's word ("Success"). Toasts stack
+ * in the container (a role="status", aria-live="polite" region), newest first.
  *
  * A browser notification is shown as well, but only when the page is hidden (the toast is not
  * seen) and the person has granted permission. Permission is asked only by
@@ -27,6 +30,7 @@ export function createToaster(options = {}) {
   const duration = options.duration ?? 5000;
   const maxVisible = options.maxVisible ?? 5;
   const appName = options.appName || "payflow";
+  const onNotificationClick = options.onNotificationClick || (() => {});
   const container = options.container || makeContainer();
   const pausers = new WeakMap(); // toast → function that stops its auto-dismiss timer
   container.classList.add("toasts");
@@ -40,7 +44,7 @@ export function createToaster(options = {}) {
     return element;
   }
 
-  function show({ kind = "info", message, title } = {}) {
+  function show({ kind = "info", message, title, link } = {}) {
     const style = KINDS[kind] ? kind : "info";
     const { title: word, icon } = KINDS[style];
 
@@ -57,11 +61,24 @@ export function createToaster(options = {}) {
     body.className = "toast__body";
     const heading = document.createElement("strong");
     heading.className = "toast__title";
-    heading.textContent = title || word;
+    if (title && title !== word) {
+      const said = document.createElement("span");
+      said.className = "visually-hidden";
+      said.textContent = `${word}: `;
+      heading.append(said);
+    }
+    heading.append(title || word);
     const text = document.createElement("p");
     text.className = "toast__message";
     text.textContent = message;
     body.append(heading, text);
+    if (link && link.href) {
+      const anchor = document.createElement("a");
+      anchor.className = "toast__link";
+      anchor.href = link.href;
+      anchor.textContent = link.text || "View";
+      body.append(anchor);
+    }
 
     const close = document.createElement("button");
     close.type = "button";
@@ -100,7 +117,7 @@ export function createToaster(options = {}) {
     const visible = container.querySelectorAll(".toast:not(.toast--leaving)");
     for (const old of [...visible].slice(maxVisible)) dismiss(old);
 
-    notifyBrowser(message, style);
+    notifyBrowser(title && title !== word ? `${title}: ${message}` : message, style, link);
     return toast;
   }
 
@@ -117,13 +134,14 @@ export function createToaster(options = {}) {
     setTimeout(remove, 400); // no animation (reduced motion, hidden tab): remove anyway
   }
 
-  function notifyBrowser(message, kind) {
+  function notifyBrowser(message, kind, link) {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     if (document.visibilityState !== "hidden") return; // the toast is seen; do not say it twice
     try {
       const note = new Notification(appName, { body: message, tag: `${appName}-${kind}-${message}` });
       note.onclick = () => {
         window.focus();
+        onNotificationClick(link);
         note.close();
       };
     } catch {
