@@ -23,8 +23,13 @@ def free_port() -> int:
 
 
 def port_in_use(port: int, host: str = "0.0.0.0") -> bool:
-    """Whether a server could not bind ``port`` on ``host`` now (another program holds it)."""
+    """Whether a server could not bind ``port`` on ``host`` now (another program listens on it).
+
+    Binds as gunicorn does (SO_REUSEADDR), so that the connections a server just stopped left
+    in TIME_WAIT do not count as the port being taken.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
