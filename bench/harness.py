@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -63,13 +64,27 @@ def stop(process: WebProcess) -> None:
 
 
 def write_result(name: str, report: dict) -> Path:
-    """``report`` as ``bench/results/<name>.json``, with the machine it ran on; the file's path."""
+    """``report`` as ``bench/results/<name>.json``, with the machine it ran on; the file's path.
+
+    A figure that could not be measured (NaN: a percentile of nothing) is written as null, so
+    that every JSON reader takes the file.
+    """
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     document = {"benchmark": name, "machine": machine(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 **report}
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(_measured(document), indent=2, default=str, allow_nan=False) + "\n")
     return path
+
+
+def _measured(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _measured(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_measured(item) for item in value]
+    return value
 
 
 def _sender(args):
