@@ -54,18 +54,22 @@ class RedisServer(ManagedProcess):
     def __init__(self, port: int | None = None, *, data_dir: str | Path | None = None, persistent: bool = False,
                  max_clients: int | None = None, executable: str | None = None, log: str | Path | None = None,
                  own_group: bool = True):
+        executable = executable or redis_executable()
         super().__init__("redis", log=log, own_group=own_group)
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="payflow-redis-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.command = [executable or redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1",
-                        "--dir", str(self.data_dir)]
+        self.command = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
         self.command += ["--appendonly", "yes"] if persistent else ["--save", "", "--appendonly", "no"]
         if max_clients:
             self.command += ["--maxclients", str(max_clients)]
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def start(self, timeout: float = 20.0) -> None:
         """Start it (again) on its port, and wait until it answers a PING (after loading its data)."""

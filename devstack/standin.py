@@ -27,7 +27,11 @@ class StripeStandin(ManagedProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         self.options = list(options)
         self.state_file = state_file
-        self.start(from_scratch=from_scratch)
+        try:
+            self.start(from_scratch=from_scratch)
+        except BaseException:
+            self.close()
+            raise
 
     def start(self, from_scratch: bool = False, timeout: float = 20.0) -> None:
         """Start it (again) on its port and wait until it listens; raises StartError if it does not."""
