@@ -9,11 +9,12 @@ from config import INSTANCE_DIR, BASE_DIR, Config, config_from_environment
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from . import api, cli, logs, metrics, rate_limits, stripe_api
+    from . import api, cli, json_bodies, logs, metrics, rate_limits, stripe_api
     from .extensions import configure_sqlite, db, jwt, migrate, redis_client
 
     config = config or config_from_environment()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.json = json_bodies.JSONProvider(app)
     app.config.from_object(config)
     app.config["PAYFLOW_ENV"] = config.ENV_NAME
     logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])

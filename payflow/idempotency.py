@@ -25,6 +25,7 @@ from flask_jwt_extended import current_user
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from . import json_bodies
 from .errors import Conflict, InvalidRequest
 from .extensions import db
 from .models import IdempotencyKey, utcnow
@@ -52,9 +53,10 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     """The request a key stands for: method, path and body (JSON compared by value, so key
     order and spacing do not matter)."""
     try:
-        canonical = json.dumps(json.loads(body) if body.strip() else None, sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(json_bodies.loads(body) if body.strip() else None, sort_keys=True,
+                               separators=(",", ":"))
         content = canonical.encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or too deep to compare by value: compared as bytes
         content = body
     return hashlib.sha256(f"{method} {path}\n".encode() + content).hexdigest()
 
