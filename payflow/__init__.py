@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from flask import Flask
 
@@ -34,7 +35,10 @@ def create_app(config: Config | None = None) -> Flask:
     if app.config["FRONTEND_URLS"]:
         from flask_cors import CORS
 
-        CORS(app, origins=app.config["FRONTEND_URLS"], supports_credentials=True)
+        # flask-cors reads an origin holding a regex character ("[" of an IPv6 host, "*") as a
+        # pattern it matches as a prefix: each origin is given as an exact, escaped pattern.
+        exact = [re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in app.config["FRONTEND_URLS"]]
+        CORS(app, origins=exact, supports_credentials=True)
 
     metrics.init_app(app)
     api.register(app)
