@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from . import notifications, payments
+from . import attempts, duplicates, notifications, payments
 from .errors import (
     AmountMismatch,
     Forbidden,
@@ -314,6 +314,11 @@ def record_refund_event(obj: dict) -> bool:
         raise AmountMismatch("refund event without a refund id")
     payment, refund = _lock_for_event(stripe_refund_id, obj)
     if refund is None:
+        # a refund of another attempt's charge: only a duplicate capture's refund matters (to it alone)
+        attempt = attempts.for_intent(obj.get("payment_intent")) if payment is not None else None
+        if attempt is not None and attempt.payment_id == payment.id and attempt.status == attempts.DUPLICATE:
+            return duplicates.record_refund_ended(attempt, stripe_refund_id, obj.get("amount"), obj.get("currency"),
+                                                  obj.get("status"), obj.get("failure_reason"))
         return False
     if refund.amount != obj.get("amount") or (obj.get("currency") or "").lower() != refund.currency:
         raise AmountMismatch(
