@@ -61,6 +61,7 @@ def test_sigterm_stops_the_whole_stack_and_the_chosen_settings_are_in_env(
         assert written["LOG_LEVEL"] == "WARNING"
         assert written["PAYFLOW_ENV"] == "development"
         assert "REDIS_URL" not in written and "STRIPE_API_BASE" not in written  # given by the environment
+        assert written["PORT"] == str(port)  # given for this run only, and what a later shell's commands need
 
         process.send_signal(signal.SIGTERM)  # to dev.py alone, as a process manager does
         assert process.wait(60) == 0
