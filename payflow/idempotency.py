@@ -51,9 +51,10 @@ class IdempotencyKeyInUse(Conflict):
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """The request a key stands for: method, path and body (JSON compared by value, so key
-    order and spacing do not matter)."""
+    order and spacing do not matter, and an empty body is ``{}``)."""
     try:
-        canonical = json.dumps(json_bodies.loads(body) if body.strip() else None, sort_keys=True,
+        # an empty body is the empty object: the endpoints whose body is optional read it so
+        canonical = json.dumps(json_bodies.loads(body) if body.strip() else {}, sort_keys=True,
                                separators=(",", ":"))
         content = canonical.encode()
     except (ValueError, RecursionError):  # not JSON, or too deep to compare by value: compared as bytes
