@@ -75,3 +75,57 @@ def test_a_recorded_payment_failure_whose_message_is_an_object_is_flagged_and_ch
     assert row.status == inbox.FLAGGED and row.flag_reason == flags.MALFORMED_OBJECT
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).status == payments.PENDING
+
+
+# --- every field a handler reads, with every odd type ------------------------------------------
+
+ODD_VALUES = {
+    "a list": ["x"], "an object": {"x": 1}, "a float": 12.5, "a numeric string": "5000", "null": None,
+    "a bool": True, "a huge integer": 10**20, "an empty string": "",
+}
+
+
+def _signed_objects(factory, client) -> dict[str, dict]:
+    """One real object per kind a handler reads, about objects payflow knows."""
+    payment = factory.payment(amount=10000, status=payments.HELD)
+    refund = _refund_of(client, factory, payment, 4000)
+    payment = db.session.get(Payment, payment.id)
+    influencer = factory.funded_influencer(10000, "eur")
+    payout = factory.payout(influencer, 1000, "eur")
+    return {
+        "payment_intent.succeeded": simulate.event_for("payment_intent.succeeded", payment=payment),
+        "payment_intent.payment_failed": simulate.event_for("payment_intent.payment_failed", payment=payment),
+        "charge.refunded": simulate.event_for("charge.refunded", payment=payment, amount=4000),
+        "charge.dispute.closed": simulate.event_for("charge.dispute.closed", payment=payment, outcome="lost"),
+        "payout.failed": simulate.event_for("payout.failed", payout=payout),
+        "refund.failed": simulate.refund_event("refund.failed", refund, payment, "failed"),
+    }
+
+
+_CRASHES = ("TypeError", "AttributeError", "KeyError", "ValueError", "IndexError", "(psycopg", "(sqlite3",
+            "StatementError", "DataError", "ProgrammingError", "InterfaceError")
+
+
+def test_an_odd_value_in_any_field_a_handler_reads_is_refused_at_the_door_or_applied_never_a_crash(
+    app, client, factory
+):
+    import copy
+
+    sent = []
+    for event_type, event in _signed_objects(factory, client).items():
+        for field in event["data"]["object"]:
+            if field in ("object", "created", "livemode"):
+                continue
+            for name, value in ODD_VALUES.items():
+                odd = copy.deepcopy(event)
+                odd["id"] = f"evt_odd_{len(sent)}"
+                odd["data"]["object"][field] = value
+                answer = deliver(client, odd)
+                assert answer.status_code in (200, 400), (event_type, field, name, answer.get_data(as_text=True))
+                if answer.status_code == 200:
+                    sent.append((event_type, field, name, odd["id"]))
+    run_jobs(app)
+    for event_type, field, name, event_id in sent:
+        row = event_row(event_id)
+        error = row.last_error or ""
+        assert not error.startswith(_CRASHES), (event_type, field, name, row.status, error)
