@@ -7,7 +7,9 @@ build a ``TestConfig(...)`` with overrides instead of patching ``os.environ``.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,6 +75,9 @@ def _list(env, name: str) -> list[str]:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host name as browsers serialise it: dot-separated labels of letters, digits, '-' and '_'
+# (IPv4 addresses are of this form too). Nothing else can appear in an Origin header.
+_HOST = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*")
 
 
 def normalise_origin(value: str, name: str = "FRONTEND_URL") -> str:
@@ -81,11 +86,12 @@ def normalise_origin(value: str, name: str = "FRONTEND_URL") -> str:
     ``http://LocalHost:3000/`` becomes ``http://localhost:3000``: scheme and host in
     lowercase (an international host in its IDNA form), the default port dropped, a bare
     trailing slash removed (RFC 6454, "serializing an origin"). Anything that is not an
-    origin (a path, a query, no scheme, credentials, a wildcard) raises ``ConfigError``
-    naming the setting, since a CORS origin that never matches fails silently.
+    origin (a path, a query, no scheme, credentials, a wildcard, a host that is not a host
+    name or an IP address) raises ``ConfigError`` naming the setting, since a CORS origin
+    that never matches fails silently, and one read as a pattern may match any site.
     """
     shown = f"{name} entry {value!r}"
-    if value == "*":
+    if "*" in value:
         raise ConfigError(f"{shown}: a wildcard cannot be allowed with credentials; list each origin")
     parts = urlsplit(value)
     scheme = parts.scheme.lower()
@@ -103,7 +109,13 @@ def normalise_origin(value: str, name: str = "FRONTEND_URL") -> str:
     if not host:
         raise ConfigError(f"{shown} is not an origin: it has no host")
     if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise ConfigError(f"{shown} is not an origin: {exc}") from exc
         host = f"[{host}]"
+    elif not _HOST.fullmatch(host):
+        raise ConfigError(f"{shown} is not an origin: {host!r} is not a host name (letters, digits, '-' and '.')")
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
     return f"{scheme}://{host}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from flask import Flask
 
@@ -9,11 +10,12 @@ from config import INSTANCE_DIR, BASE_DIR, Config, config_from_environment
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from . import api, cli, logs, metrics, rate_limits, stripe_api
+    from . import api, cli, json_bodies, logs, metrics, rate_limits, stripe_api
     from .extensions import configure_sqlite, db, jwt, migrate, redis_client
 
     config = config or config_from_environment()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.json = json_bodies.JSONProvider(app)
     app.config.from_object(config)
     app.config["PAYFLOW_ENV"] = config.ENV_NAME
     logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
@@ -33,7 +35,10 @@ def create_app(config: Config | None = None) -> Flask:
     if app.config["FRONTEND_URLS"]:
         from flask_cors import CORS
 
-        CORS(app, origins=app.config["FRONTEND_URLS"], supports_credentials=True)
+        # flask-cors reads an origin holding a regex character ("[" of an IPv6 host, "*") as a
+        # pattern it matches as a prefix: each origin is given as an exact, escaped pattern.
+        exact = [re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in app.config["FRONTEND_URLS"]]
+        CORS(app, origins=exact, supports_credentials=True)
 
     metrics.init_app(app)
     api.register(app)

@@ -172,8 +172,15 @@ def simulate_event(event_type, payment_id, payout_id, amount, message, outcome, 
         raise click.BadParameter(str(exc), param_hint="EVENT_TYPE") from exc
     body, headers = simulate.signed(event, secrets[0])
     db.session.rollback()  # hold no transaction (nor SQLite's write lock) while the app handles the post
-    url = url or f"http://127.0.0.1:{current_app.config['PORT']}/payments/webhook"
-    response = requests.post(url, data=body, headers=headers, timeout=10)
+    port = current_app.config["PORT"]
+    url = url or f"http://127.0.0.1:{port}/payments/webhook"
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=10)
+    except requests.ConnectionError as exc:
+        raise click.ClickException(
+            f"nothing answers at {url}: is payflow running there? The address comes from PORT ({port}, from the "
+            f"environment or .env); give the one payflow runs on with --url http://127.0.0.1:<port>/payments/webhook"
+        ) from exc
     click.echo(f"{event['id']} {event_type} -> {response.status_code} {response.text.strip()}")
     if response.status_code >= 300:
         raise SystemExit(1)

@@ -33,7 +33,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from . import attempts, flags, ledger, notifications
-from .errors import AmountMismatch, StripeRefused
+from .errors import AmountMismatch, Contradiction, StripeRefused
 from .extensions import db, redis_client
 from .flags import Flag
 from .models import Payment, PaymentAttempt, utcnow
@@ -86,17 +86,30 @@ def record(payment: Payment, attempt: PaymentAttempt, amount: int, currency: str
                         f"after {what}; booked apart from the payment, {follow_up}")
 
 
-def record_refund_total(attempt: PaymentAttempt, amount_refunded: int, currency: str | None) -> bool:
-    """Stripe's cumulative ``amount_refunded`` of a duplicate's charge: the part not yet
-    recorded leaves Stripe from ``duplicate_captures``. The payment is not touched."""
+def _check_currency(attempt: PaymentAttempt, currency: str | None) -> None:
     if currency is not None and currency.lower() != attempt.currency:
         raise AmountMismatch(f"duplicate capture {attempt.stripe_payment_intent_id} is in {attempt.currency}, "
                              f"Stripe says {currency}")
+
+
+def record_refund_total(attempt: PaymentAttempt, amount_refunded: int, currency: str | None) -> bool:
+    """Stripe's cumulative ``amount_refunded`` of a duplicate's charge: the part not yet
+    recorded leaves Stripe from ``duplicate_captures``. The payment is not touched.
+
+    Once a refund of the duplicate has failed at Stripe, a rise of the total may be a stale
+    one that still counts it: it is not booked but flagged (``Contradiction``) for an operator.
+    """
+    _check_currency(attempt, currency)
     if not 0 <= amount_refunded <= attempt.amount_captured:
         raise AmountMismatch(f"duplicate capture {attempt.stripe_payment_intent_id}: refunded total "
                              f"{amount_refunded} exceeds the {attempt.amount_captured} captured")
     if amount_refunded <= attempt.refunded_amount:
         return False
+    if attempt.refund_status == FAILED and attempt.refund_id:
+        raise Contradiction(
+            f"duplicate capture {attempt.stripe_payment_intent_id}: Stripe reports {amount_refunded} refunded after "
+            f"its refund {attempt.refund_id} failed; the total may still count the failed refund, so nothing is "
+            "booked: check the charge at Stripe", code=flags.DUPLICATE_CAPTURE)
     ledger.duplicate_refund(attempt.payment_id, attempt.stripe_payment_intent_id, attempt.refunded_amount,
                             amount_refunded, attempt.currency)
     attempt.refunded_amount = amount_refunded
@@ -109,6 +122,43 @@ def record_refund_total(attempt: PaymentAttempt, amount_refunded: int, currency:
         f"Second charge refunded: {format_amount(amount_refunded, attempt.currency)} returned",
     )
     return True
+
+
+def record_refund_ended(attempt: PaymentAttempt, stripe_refund_id: str, amount, currency: str | None,
+                        status: str | None, reason: str | None) -> bool | Flag:
+    """A refund of the duplicate capture reported ``failed`` or ``canceled`` by Stripe (``refund.failed``,
+    ``refund.updated``, ``charge.refund.updated``): its money is back at the platform and owed to the
+    payer again. If its ``charge.refunded`` was booked, ``amount`` goes back to ``duplicate_captures``
+    once (the ledger key is per Stripe refund); the refund is ``failed`` for an operator either way,
+    the company is told, and the event is flagged. Other statuses change nothing (False).
+    """
+    if status not in ("failed", "canceled"):
+        return False
+    _check_currency(attempt, currency)
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= attempt.amount_captured:
+        raise AmountMismatch(f"duplicate capture {attempt.stripe_payment_intent_id}: refund {stripe_refund_id} "
+                             f"of {amount!r} does not fit the {attempt.amount_captured} captured")
+    booked = amount <= attempt.refunded_amount
+    if booked:
+        if ledger.duplicate_refund_reversed(attempt.payment_id, attempt.stripe_payment_intent_id, amount,
+                                            attempt.currency, stripe_refund_id) is None:
+            return False  # put back already: another event reported the same failure
+        attempt.refunded_amount -= amount
+    elif attempt.refund_status == FAILED and attempt.refund_id == stripe_refund_id:
+        return False  # reported before its charge.refunded, and already recorded
+    attempt.refund_status = FAILED
+    attempt.refund_id = stripe_refund_id
+    attempt.refund_error = f"refund {stripe_refund_id} {status} at Stripe: {reason or 'no reason given'}"[:2000]
+    attempt.updated_at = utcnow()
+    text = format_amount(amount, attempt.currency)
+    payment = db.session.get(Payment, attempt.payment_id)
+    notifications.payment_update(
+        payment, payment.company_id, "error",
+        f"Refund of the second charge failed: {text} was not returned ({reason or status}); an operator will look",
+    )
+    where = "back in duplicate_captures, owed to the payer" if booked else "never booked as refunded"
+    return Flag(flags.DUPLICATE_CAPTURE, f"payment {payment.id}: refund {stripe_refund_id} of the duplicate capture "
+                                         f"{attempt.stripe_payment_intent_id} {status} ({reason}); {text} {where}")
 
 
 # --- the refund: a Stripe call after the commit ----------------------------------------

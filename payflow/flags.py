@@ -21,6 +21,9 @@ CAPTURE_AFTER_CANCEL = "capture_after_cancel"
 PAID_AFTER_RETURN = "paid_after_return"
 FOREIGN_CHARGE = "foreign_charge"
 DUPLICATE_DISPUTE = "duplicate_dispute"
+# The event's object lacks a field its handler reads, or has it with another type: recorded
+# before its shape was checked at the door (or fetched by reconcile). Not applied.
+MALFORMED_OBJECT = "malformed_object"
 
 REASONS = (
     AMOUNT_MISMATCH,
@@ -30,6 +33,7 @@ REASONS = (
     PAID_AFTER_RETURN,
     FOREIGN_CHARGE,
     DUPLICATE_DISPUTE,
+    MALFORMED_OBJECT,
 )
 
 

@@ -25,6 +25,7 @@ from flask_jwt_extended import current_user
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from . import json_bodies
 from .errors import Conflict, InvalidRequest
 from .extensions import db
 from .models import IdempotencyKey, utcnow
@@ -50,11 +51,13 @@ class IdempotencyKeyInUse(Conflict):
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """The request a key stands for: method, path and body (JSON compared by value, so key
-    order and spacing do not matter)."""
+    order and spacing do not matter, and an empty body is ``{}``)."""
     try:
-        canonical = json.dumps(json.loads(body) if body.strip() else None, sort_keys=True, separators=(",", ":"))
+        # an empty body is the empty object: the endpoints whose body is optional read it so
+        canonical = json.dumps(json_bodies.loads(body) if body.strip() else {}, sort_keys=True,
+                               separators=(",", ":"))
         content = canonical.encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or too deep to compare by value: compared as bytes
         content = body
     return hashlib.sha256(f"{method} {path}\n".encode() + content).hexdigest()
 

@@ -421,6 +421,20 @@ def duplicate_capture(payment_id: str, intent_id: str, amount: int, currency: st
     )
 
 
+def duplicate_refund_reversed(payment_id: str, intent_id: str, amount: int, currency: str,
+                              stripe_refund_id: str) -> LedgerTransaction | None:
+    """A refund of a duplicate capture failed or was canceled after it was booked: ``amount``
+    is back at Stripe and owed to the payer again (once per Stripe refund)."""
+    return post(
+        "duplicate_refund_reversed",
+        f"duplicate-refund-reversed:{intent_id}:{stripe_refund_id}",
+        currency,
+        [debit(account(STRIPE_BALANCE, currency), amount), credit(account(DUPLICATE_CAPTURES, currency), amount)],
+        payment_id=payment_id,
+        description="Refund of a second capture failed: owed back to the payer again",
+    )
+
+
 def duplicate_refund(payment_id: str, intent_id: str, old_total: int, new_total: int,
                      currency: str) -> LedgerTransaction | None:
     """Stripe refunded a duplicate capture up to ``new_total`` (cumulative): the difference leaves Stripe."""

@@ -21,6 +21,7 @@ headers, cookies and the stream accept these tokens exactly as they accept payfl
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 
@@ -38,6 +39,9 @@ from .unit_of_work import atomic
 log = logging.getLogger(__name__)
 
 ROLES = ("company", "influencer", "admin")
+# The marketplace's user id, stored and compared as text: no NUL (PostgreSQL cannot hold it) and no
+# other control character (log lines, headers).
+_SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 JWKS_CACHE_SECONDS = 300
 
 
@@ -106,8 +110,13 @@ def verify_claims(_header: dict, claims: dict) -> bool:
             raise Unauthorized("invalid token: not meant for this audience", code="invalid_token")
     if not isinstance(claims.get("exp"), (int, float)):
         raise Unauthorized("invalid token: a marketplace token must expire (exp)", code="invalid_token")
-    if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= 255:
-        raise Unauthorized("invalid token: sub must name the marketplace's user", code="invalid_token")
+    if not isinstance(claims.get("sub"), str) or not _SUBJECT.fullmatch(claims["sub"]):
+        raise Unauthorized("invalid token: sub must name the marketplace's user (1 to 255 characters, no control "
+                           "characters)", code="invalid_token")
+    # flask-jwt-extended reads a token without a type as an access token; one that says otherwise
+    # (the marketplace's own refresh tokens) must never be taken for payflow's refresh token.
+    if claims.get("type", "access") != "access":
+        raise Unauthorized("invalid token: only the marketplace's access tokens are accepted", code="invalid_token")
     role(claims)
     return True
 

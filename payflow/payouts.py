@@ -226,7 +226,7 @@ def resolve(payout_id: str, *, now: datetime | None = None) -> None:
             pass  # recorded by _send: FAILED, money back
         return
     try:
-        found = gateway().find_payout(payout_id=payout_id, created_around=created_at)
+        found = gateway().find_payout(payout_id=payout_id, requested_at=created_at)
     except StripeOutcomeUnknown as exc:
         with atomic():
             record_outcome_unknown(lock_payout(payout_id), exc.message)

@@ -28,12 +28,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from . import notifications, payments
+from . import attempts, duplicates, notifications, payments
 from .errors import (
     AmountMismatch,
     Forbidden,
     InvalidTransition,
     NotReady,
+    ObjectMismatch,
     PayflowError,
     StripeOutcomeUnknown,
     StripeRefused,
@@ -239,7 +240,7 @@ def record_stripe_refund(payment: Payment, refund: Refund, stripe_refund_id: str
     refund backwards (a late ``pending`` after ``succeeded`` changes nothing).
     """
     if refund.stripe_refund_id not in (None, stripe_refund_id):
-        raise AmountMismatch(f"refund {refund.id} is Stripe refund {refund.stripe_refund_id}, not {stripe_refund_id}")
+        raise ObjectMismatch(f"refund {refund.id} is Stripe refund {refund.stripe_refund_id}, not {stripe_refund_id}")
     changed = refund.stripe_refund_id is None
     refund.stripe_refund_id = stripe_refund_id
     refund.next_resolve_at = None
@@ -319,13 +320,20 @@ def record_refund_event(obj: dict) -> bool:
     Stripe id payflow has not stored yet (its create answer was lost). A refund payflow never
     asked for (made in Stripe's Dashboard) is recorded from the event, as applied when the
     payment's refunded total already counts it. Raises ``AmountMismatch`` (flagged) when the
-    amount, currency or identity disagree, ``NotReady`` when the payment is not known yet.
+    amount or currency disagree, ``ObjectMismatch`` (flagged) when the event's refund is not the one
+    stored, or its metadata names a refund of another payment than the one whose charge it refunds,
+    and ``NotReady`` when the payment is not known yet.
     """
     stripe_refund_id = obj.get("id")
     if not isinstance(stripe_refund_id, str) or not stripe_refund_id:
         raise AmountMismatch("refund event without a refund id")
     payment, refund = _lock_for_event(stripe_refund_id, obj)
     if refund is None:
+        # a refund of another attempt's charge: only a duplicate capture's refund matters (to it alone)
+        attempt = attempts.for_intent(obj.get("payment_intent")) if payment is not None else None
+        if attempt is not None and attempt.payment_id == payment.id and attempt.status == attempts.DUPLICATE:
+            return duplicates.record_refund_ended(attempt, stripe_refund_id, obj.get("amount"), obj.get("currency"),
+                                                  obj.get("status"), obj.get("failure_reason"))
         return False
     if refund.amount != obj.get("amount") or (obj.get("currency") or "").lower() != refund.currency:
         raise AmountMismatch(
@@ -336,13 +344,20 @@ def record_refund_event(obj: dict) -> bool:
 
 def _lock_for_event(stripe_refund_id: str, obj: dict) -> tuple[Payment | None, Refund | None]:
     refund_id = db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == stripe_refund_id))
-    if refund_id is None:
-        hinted = (obj.get("metadata") or {}).get("refund_id")
-        if isinstance(hinted, str):
-            refund_id = db.session.scalar(select(Refund.id).where(Refund.id == hinted))
     if refund_id is not None:
         return lock_refund(refund_id)
-    return _discovered(stripe_refund_id, obj)
+    hinted = (obj.get("metadata") or {}).get("refund_id")
+    if isinstance(hinted, str):
+        refund_id = db.session.scalar(select(Refund.id).where(Refund.id == hinted))
+    if refund_id is None:
+        return _discovered(stripe_refund_id, obj)
+    payment, refund = lock_refund(refund_id)
+    intent_id = obj.get("payment_intent")
+    if intent_id is not None and payments.payment_for_intent(intent_id) != payment.id:
+        # the refund is of another payment's charge: metadata never makes it ours
+        raise ObjectMismatch(f"Stripe refund {stripe_refund_id} is of PaymentIntent {intent_id}, not of payment "
+                             f"{payment.id}, whose refund {refund.id} its metadata names")
+    return payment, refund
 
 
 def _discovered(stripe_refund_id: str, obj: dict) -> tuple[Payment | None, Refund | None]:

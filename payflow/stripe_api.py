@@ -162,11 +162,13 @@ class StripeGateway:
                 options={"idempotency_key": idempotency_key},
             )
 
-    def find_payout(self, *, payout_id: str, created_around: datetime):
-        """The payout whose metadata names ``payout_id``, made within an hour of ``created_around``
-        (Stripe's ``created`` filter); None if Stripe has none."""
-        moment = int(created_around.timestamp())
-        params = {"created": {"gte": moment - 3600, "lte": moment + 3600}, "limit": 100}
+    def find_payout(self, *, payout_id: str, requested_at: datetime):
+        """The payout whose metadata names ``payout_id``, made at Stripe since ``requested_at``
+        (less an hour of clock skew; Stripe's ``created`` filter); None if Stripe has none.
+
+        No upper bound: a resend of the request with its idempotency key may have made the payout
+        hours after it was first requested."""
+        params = {"created": {"gte": int(requested_at.timestamp()) - 3600}, "limit": 100}
         with _call("payout lookup"):
             for payout in self.client.v1.payouts.list(params=params).auto_paging_iter():
                 if _metadata(payout).get("payout_id") == payout_id:

@@ -178,9 +178,15 @@ def read_dotenv() -> dict:
     return {key: value for key, value in dotenv_values(path).items() if value is not None} if path.exists() else {}
 
 
+# Written even when given in the environment for this one run (as in `PORT=5001 python3 scripts/dev.py run`):
+# a later shell's commands (`flask --app wsgi webhooks simulate ...`) must reach the stack on that port.
+REMEMBERED_FROM_ENVIRONMENT = ("PORT",)
+
+
 def remember(env: dict, already: dict) -> None:
     """Append to .env the values chosen here that it does not have; never change a line of it."""
-    missing = [key for key in REMEMBERED if env.get(key) and key not in already and key not in os.environ]
+    missing = [key for key in REMEMBERED if env.get(key) and key not in already
+               and (key not in os.environ or key in REMEMBERED_FROM_ENVIRONMENT)]
     if not missing:
         return
     path = dotenv_path()

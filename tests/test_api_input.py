@@ -76,6 +76,27 @@ def test_a_json_body_that_is_not_an_object_is_400(post_payment, body):
     assert payment_count() == 0
 
 
+DEEP = b"[" * 100000 + b"]" * 100000
+
+
+@pytest.mark.parametrize("path, role", [
+    ("/payments", "company"),
+    ("/payouts", "influencer"),
+    ("/payments/pay_unknown/refund", "company"),
+    ("/payments/pay_unknown/confirm", "company"),
+    ("/auth/login", None),
+    ("/auth/register", None),
+])
+@pytest.mark.parametrize("idempotency_key", [None, "deep-1"])
+def test_a_body_nested_absurdly_deep_is_400_not_500(client, factory, path, role, idempotency_key):
+    headers = factory.headers(factory.user(role)) if role else {}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    response = client.post(path, data=DEEP, content_type="application/json", headers=headers)
+    assert_error(response, 400, "invalid_json")
+    assert payment_count() == 0
+
+
 def test_an_empty_body_on_create_is_400(post_payment):
     assert_error(post_payment(data=b"", content_type="application/json"), 400)
 

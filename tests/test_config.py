@@ -35,6 +35,16 @@ def test_an_origin_is_written_as_a_browser_sends_it(value, origin):
     "http://",
     "http://app.example.com:99999",
     "*",
+    "https://*",
+    "http://*.example.com",
+    "https://app.*",
+    "null",
+    "http://localhost:3000 http://localhost:3001",
+    "http://exa mple.com",
+    "http://(app|admin).example.com",
+    "http://app.example.com$",
+    "http://%61pp.example.com",
+    "http://app..example.com",
 ])
 def test_a_value_that_is_not_an_origin_stops_the_start_with_a_clear_message(value):
     with pytest.raises(ConfigError, match="FRONTEND_URL"):
@@ -66,3 +76,31 @@ def test_cors_then_allows_the_origin_with_credentials_for_the_api_and_the_stream
     stranger = client.options("/payments", headers={"Origin": "http://localhost:3001",
                                                     "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+ORIGINS = [
+    ("http://localhost:3000/", "http://localhost:3000", ["http://localhost:3001", "http://localhost:30000",
+                                                         "http://localhost:3000.evil.example"]),
+    ("https://app.example.com", "https://app.example.com", ["https://appxexample.com", "https://app.example.com.evil.example",
+                                                            "https://evil-app.example.com"]),
+    ("http://[::1]:3000", "http://[::1]:3000", ["http://1:3000", "http://[::2]:3000", "http://::3000"]),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080", ["http://127x0.0.1:8080", "http://127.0.0.1:8080.evil.example"]),
+]
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("setting, origin, strangers", ORIGINS, ids=[case[0] for case in ORIGINS])
+def test_cors_allows_exactly_the_configured_origin_and_no_look_alike(database_url, redis_server, localstripe,
+                                                                       setting, origin, strangers):
+    config = make_config(database_url, redis_server.url, localstripe.url)
+    config.FRONTEND_URLS = [setting]
+    config.validate()
+    client = create_app(config).test_client()
+
+    def allowed(value):
+        answer = client.options("/wallet", headers={"Origin": value, "Access-Control-Request-Method": "GET"})
+        return answer.headers.get("Access-Control-Allow-Origin")
+
+    assert allowed(origin) == origin
+    for stranger in strangers:
+        assert allowed(stranger) is None, stranger

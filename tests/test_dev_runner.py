@@ -61,6 +61,7 @@ def test_sigterm_stops_the_whole_stack_and_the_chosen_settings_are_in_env(
         assert written["LOG_LEVEL"] == "WARNING"
         assert written["PAYFLOW_ENV"] == "development"
         assert "REDIS_URL" not in written and "STRIPE_API_BASE" not in written  # given by the environment
+        assert written["PORT"] == str(port)  # given for this run only, and what a later shell's commands need
 
         process.send_signal(signal.SIGTERM)  # to dev.py alone, as a process manager does
         assert process.wait(60) == 0
@@ -87,7 +88,8 @@ def test_a_taken_port_is_named_with_how_to_choose_another(tmp_path, database_url
     assert "PORT=5001 python3 scripts/dev.py run" in result.stderr
 
 
-def test_what_dev_py_chose_lets_a_fresh_shell_run_the_flask_commands(tmp_path, database_url, redis_server):
+def test_what_dev_py_chose_lets_a_fresh_shell_run_the_flask_commands(tmp_path, database_url, redis_server,
+                                                                     migrated_app):
     """A .env as dev.py writes it is all `flask --app wsgi ...` needs: no exported variables."""
     dotenv = (f"PAYFLOW_ENV=development\nJWT_SECRET_KEY=from-the-dotenv-file-long-enough\n"
               f"DATABASE_URL={database_url}\nREDIS_URL={redis_server.url}\nSTRIPE_WEBHOOK_SECRET={WEBHOOK_SECRET}\n")
@@ -101,3 +103,8 @@ def test_what_dev_py_chose_lets_a_fresh_shell_run_the_flask_commands(tmp_path, d
                             cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "no events" in result.stdout or result.stdout == ""
+    # The list of commands too: Flask answers --help before it reads .env itself.
+    listed = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "--help"], cwd=workdir, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in listed.stderr, listed.stderr
+    assert "webhooks" in listed.stdout and "demo" in listed.stdout, listed.stdout

@@ -17,6 +17,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+import requests
 from sqlalchemy import select, update
 
 from jobs.worker import housekeeping_once
@@ -525,3 +526,74 @@ def test_every_duplicate_ledger_transaction_is_balanced(app, client, factory):
     for transaction in db.session.scalars(select(LedgerTransaction).where(LedgerTransaction.payment_id == payment.id)):
         assert sum(entry.amount for entry in transaction.entries) == 0
     assert flags.DUPLICATE_CAPTURE in flags.REASONS
+
+
+# --- a refund of a duplicate capture that fails ------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", simulate.REFUND_EVENTS)
+def test_a_duplicate_refund_that_fails_after_its_charge_refunded_is_owed_to_the_payer_again_once(
+    app, client, factory, localstripe, event_type
+):
+    payment = factory.payment(amount=5000, status="HELD")
+    stray = _captured_anyway(factory, payment)
+    _apply(app, client, _stripe_event("payment_intent.succeeded", _intent_at_stripe(stray)))
+    attempt = _attempt(stray)
+    db.session.rollback()
+    refunded = _stripe_event("charge.refunded", gateway().client.v1.charges.retrieve(attempt.charge_id))
+    assert _apply(app, client, refunded).status == "processed"
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 0
+    stripe_after_refund = ledger.balance_of(ledger.STRIPE_BALANCE, "usd")
+
+    # The card refund fails at Stripe: the money is back at the platform, still the payer's.
+    requests.post(f"{localstripe.url}/_config/refunds/{attempt.refund_id}/fail", timeout=10).raise_for_status()
+    db.session.rollback()
+    failed = _stripe_event(event_type, gateway().client.v1.refunds.retrieve(attempt.refund_id))
+    row = _apply(app, client, failed)
+
+    assert row.status == "flagged" and row.applied and row.flag_reason == flags.DUPLICATE_CAPTURE
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 5000
+    assert ledger.balance_of(ledger.STRIPE_BALANCE, "usd") == stripe_after_refund + 5000
+    attempt = _attempt(stray)
+    assert (attempt.refunded_amount, attempt.refund_status) == (0, "failed")
+    assert any(message.startswith("Refund of the second charge failed") for message in _messages(payment.company_id))
+    held = _payment(payment.id)
+    assert (held.status, held.refunded_amount) == ("HELD", 0)
+    assert wallet_view(payment.influencer_id, "usd")["pendingBalance"] == 4500
+
+    # Delivered again, or reported by another of the refund events: nothing more moves.
+    assert deliver(client, failed).get_json()["duplicate"] is True
+    for other_type in simulate.REFUND_EVENTS:
+        if other_type != event_type:
+            assert _apply(app, client, simulate.build_event(other_type, failed["data"]["object"])).status == "ignored"
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 5000
+
+    # A refunded total after that may still count the failed refund: held for an operator, not booked.
+    stale = simulate.build_event("charge.refunded", refunded["data"]["object"])
+    row = _apply(app, client, stale)
+    assert (row.status, row.flag_reason, row.applied) == ("flagged", flags.DUPLICATE_CAPTURE, False)
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 5000
+
+
+def test_a_duplicate_refund_that_fails_before_its_charge_refunded_books_nothing_and_its_stale_total_is_held(
+    app, client, factory, localstripe
+):
+    payment = factory.payment(amount=5000, status="HELD")
+    stray = _captured_anyway(factory, payment)
+    _apply(app, client, _stripe_event("payment_intent.succeeded", _intent_at_stripe(stray)))
+    attempt = _attempt(stray)
+    db.session.rollback()
+    refunded = _stripe_event("charge.refunded", gateway().client.v1.charges.retrieve(attempt.charge_id))
+    requests.post(f"{localstripe.url}/_config/refunds/{attempt.refund_id}/fail", timeout=10).raise_for_status()
+    db.session.rollback()
+    failed = _stripe_event("refund.failed", gateway().client.v1.refunds.retrieve(attempt.refund_id))
+
+    row = _apply(app, client, failed)
+    assert (row.status, row.flag_reason) == ("flagged", flags.DUPLICATE_CAPTURE)
+    assert (_attempt(stray).refund_status, _attempt(stray).refunded_amount) == ("failed", 0)
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 5000
+
+    assert _apply(app, client, refunded).status == "flagged"  # its total still counts the failed refund
+    assert ledger.balance_of(ledger.DUPLICATE_CAPTURES, "usd") == 5000
+    assert "duplicate_refund_reversed" not in ledger_kinds(payment_id=payment.id)
+    assert _payment(payment.id).refunded_amount == 0

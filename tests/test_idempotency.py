@@ -72,6 +72,18 @@ def test_json_bodies_that_differ_only_in_spacing_or_key_order_are_the_same_reque
     assert _count(Payout) == 1
 
 
+@pytest.mark.parametrize("first, repeat", [(b"", b"{}"), (b"{}", b""), (b"  ", b"{ }")], ids=repr)
+def test_an_empty_body_and_an_empty_object_are_the_same_request(client, factory, first, repeat):
+    """Release and refund take an optional body: sending nothing and sending {} ask the same."""
+    payment = factory.payment(amount=5000, status=payments.HELD)
+    headers = {**factory.headers(payment.company), "Idempotency-Key": "release-1", "Content-Type": "application/json"}
+    one = client.post(f"/payments/{payment.id}/release", data=first, headers=headers)
+    two = client.post(f"/payments/{payment.id}/release", data=repeat, headers=headers)
+    assert one.status_code == 200, one.get_json()
+    assert two.status_code == 200 and two.headers.get("Idempotent-Replayed") == "true"
+    assert two.get_data() == one.get_data()
+
+
 def test_a_key_is_per_user(client, factory):
     one, two = factory.funded_influencer(10000, "eur"), factory.funded_influencer(10000, "eur")
     body = {"amount": 1000, "currency": "eur"}

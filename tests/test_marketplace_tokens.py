@@ -182,6 +182,13 @@ REFUSED = {
     "an unknown role": lambda: token(role="superuser"),
     "no subject": lambda: pyjwt.encode({"iss": ISSUER, "aud": AUDIENCE, "role": "company",
                                         "exp": int(time.time()) + 60}, RSA_KEY, algorithm="RS256"),
+    "a subject holding NUL": lambda: token("mkt-\x00-x"),
+    "a subject with a line break": lambda: token("mkt-1\nmkt-2"),
+    "no role": lambda: token(role=None),
+    "a role that is a list": lambda: token(role=["company"]),
+    "not signed (alg none)": lambda: pyjwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "mkt-x", "role": "company",
+                                                   "exp": int(time.time()) + 60}, None, algorithm="none"),
+    "a refresh token of the marketplace": lambda: token(type="refresh"),
 }
 
 
@@ -195,6 +202,15 @@ def test_a_bad_marketplace_token_is_refused_with_401_and_the_json_error(app, cli
         error = answer.get_json()["error"]
         assert error["code"] and error["message"]
     assert db.session.scalar(select(func.count()).select_from(User).where(User.external_issuer.is_not(None))) == 0
+
+
+@pytest.mark.parametrize("token_type", [None, "access", "refresh"])
+def test_a_marketplace_token_never_refreshes_into_a_payflow_token(app, client, token_type):
+    """The marketplace renews its own tokens: /auth/refresh takes payflow's refresh tokens only."""
+    with marketplace(app):
+        answer = client.post("/auth/refresh", headers=bearer(token(type=token_type)))
+    assert answer.status_code == 401, answer.get_data(as_text=True)
+    assert "access_token" not in answer.get_json()
 
 
 def test_without_jwt_issuer_marketplace_tokens_are_refused(app, client):

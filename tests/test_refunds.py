@@ -258,3 +258,37 @@ def test_a_refund_event_naming_our_refund_in_metadata_but_another_stripe_id_is_f
     assert _apply(app, client, event) == inbox.FLAGGED
     assert _refund(body["id"]).status == refunds.SUCCEEDED
     assert _payment(payment.id).refunded_amount == 4000
+
+
+def test_a_refund_event_whose_metadata_names_another_payments_refund_is_flagged_and_changes_neither(
+    app, client, factory
+):
+    """Metadata only finds a refund whose Stripe id is not stored yet, and only on its own payment's charge."""
+    ours = factory.payment(amount=10000, status=payments.HELD)
+    theirs = factory.payment(amount=10000, status=payments.HELD)
+    waiting = Refund(payment_id=theirs.id, amount=4000, currency="usd", status=refunds.REQUESTED,
+                     idempotency_key="payflow-refund-waiting")  # its create answer was lost: no Stripe id yet
+    db.session.add(waiting)
+    db.session.commit()
+    body = _request(client, factory, ours, 4000)
+    _charge_refunded(app, client, ours, 4000)
+    # a refund of our payment's charge whose metadata names their refund
+    event = simulate.refund_event("refund.failed", _refund(body["id"]), _payment(ours.id), "failed")
+    event["data"]["object"]["id"] = "re_unknown_to_payflow"
+    event["data"]["object"]["metadata"] = {"payment_id": theirs.id, "refund_id": waiting.id}
+
+    row_status = _apply(app, client, event)
+
+    assert row_status == inbox.FLAGGED
+    assert event_row(event["id"]).flag_reason == "object_mismatch"
+    assert _refund(waiting.id).stripe_refund_id is None and _refund(waiting.id).status == refunds.REQUESTED
+    assert _payment(ours.id).refunded_amount == 4000 and _payment(theirs.id).refunded_amount == 0
+
+
+def test_a_refund_event_for_our_refund_with_another_stripe_id_is_flagged_as_another_object(app, client, factory):
+    payment = factory.payment(amount=10000, status=payments.HELD)
+    body = _request(client, factory, payment, 4000)
+    event = simulate.refund_event("refund.failed", _refund(body["id"]), _payment(payment.id), "failed")
+    event["data"]["object"]["id"] = "re_someone_elses"
+    assert _apply(app, client, event) == inbox.FLAGGED
+    assert event_row(event["id"]).flag_reason == "object_mismatch"

@@ -189,6 +189,33 @@ def test_after_the_key_expired_a_payout_stripe_made_is_found_by_looking_it_up_no
     assert _payout(payout_id).stripe_payout_id == made["id"]
 
 
+def test_after_the_key_expired_a_payout_made_by_a_later_resend_is_still_found_by_looking_it_up(
+    client, factory, faulty_stripe, localstripe
+):
+    """The first request never reached Stripe; the housekeeping's resend, hours later, made the
+    payout and lost its answer: a lookup a day after the request must still find it."""
+    influencer = factory.funded_influencer(10000, "eur")
+    faulty_stripe.answer_with("POST", "/v1/payouts", 500)  # nothing made
+    payout_id = _request_payout(client, factory, influencer, 4000).get_json()["id"]
+    faulty_stripe.clear()
+    release_test_session()
+    with atomic():  # requested five hours ago
+        db.session.execute(update(Payout).where(Payout.id == payout_id)
+                           .values(created_at=utcnow() - timedelta(hours=5)))
+    faulty_stripe.drop_answers("POST", "/v1/payouts")
+    payouts.resolve_unanswered(now=utcnow() + LATER)  # the resend makes it at Stripe, and its answer is lost
+    faulty_stripe.clear()
+    [made] = _payouts_at_stripe(localstripe, payout_id)
+    assert _payout(payout_id).stripe_payout_id is None
+
+    payouts.resolve_unanswered(now=utcnow() + timedelta(hours=19))  # a day after the request: a lookup
+
+    payout = _payout(payout_id)
+    assert payout.stripe_payout_id == made["id"] and payout.status != payouts.FAILED
+    assert wallet_view(influencer.id, "eur")["availableBalance"] == 6000  # the money went to the bank, once
+    assert len(_payouts_at_stripe(localstripe, payout_id)) == 1
+
+
 def test_after_the_key_expired_a_payout_stripe_never_made_fails_and_its_money_comes_back(
     app, client, factory, faulty_stripe
 ):

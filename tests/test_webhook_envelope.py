@@ -8,8 +8,8 @@ import time
 import pytest
 
 from payflow.models import WebhookEvent
-from payflow.webhooks import simulate
-from payflow.webhooks.envelope import NotAStripeEvent, parse
+from payflow.webhooks import handlers, simulate
+from payflow.webhooks.envelope import OBJECT_SHAPES, NotAStripeEvent, parse
 
 from .webhook_helpers import SECRET, count, deliver, event_row
 
@@ -36,6 +36,14 @@ def _with(path: str, value, event_type="payment_intent.succeeded", obj=None) -> 
     else:
         target[last] = value
     return event
+
+
+def _refund() -> dict:
+    return {
+        "id": "re_1", "object": "refund", "amount": 4000, "currency": "usd", "charge": "ch_1", "payment_intent": "pi_1",
+        "status": "failed", "failure_reason": "expired_or_canceled_card",
+        "metadata": {"payment_id": "pay_1", "refund_id": "rf_1"},
+    }
 
 
 _DROP = object()
@@ -115,6 +123,19 @@ OBJECTS = {
         "metadata": {"payout_id": "po_x"}}),
     "a payout's metadata is a list": lambda: _with("data.object.metadata", ["po_x"], "payout.failed", {
         "id": "po_1", "object": "payout", "amount": 1000, "currency": "eur", "status": "failed", "metadata": {}}),
+    "a failed payment's message is an object": lambda: _with(
+        "data.object.last_payment_error", {"message": {"text": "declined"}}, "payment_intent.payment_failed"),
+    "a failed payment's error is a string": lambda: _with(
+        "data.object.last_payment_error", "declined", "payment_intent.payment_failed"),
+    "a refund's metadata is a list": lambda: _with("data.object.metadata", ["rf_1"], "refund.failed", _refund()),
+    "a refund's status is a list": lambda: _with("data.object.status", ["failed"], "charge.refund.updated", _refund()),
+    "a refund's currency is a number": lambda: _with("data.object.currency", 840, "refund.updated", _refund()),
+    "a refund's amount is a string": lambda: _with("data.object.amount", "4000", "refund.failed", _refund()),
+    "a refund's failure reason is an object": lambda: _with(
+        "data.object.failure_reason", {"code": "lost"}, "refund.failed", _refund()),
+    "a refund's id is a number": lambda: _with("data.object.id", 7, "refund.updated", _refund()),
+    "a refund's intent is a list": lambda: _with("data.object.payment_intent", ["pi_1"], "refund.failed", _refund()),
+    "the refund object is a charge": lambda: _with("data.object.object", "charge", "refund.failed", _refund()),
 }
 
 
@@ -170,5 +191,14 @@ def test_every_shape_refused_here_would_otherwise_be_accepted_without_its_fault(
                                     "status": "needs_response", "charge": "ch_1", "payment_intent": "pi_1"}),
         ("payout.paid", {"id": "po_1", "object": "payout", "amount": 1000, "currency": "eur", "status": "paid",
                          "metadata": {"payout_id": "po_x"}}),
+        ("payment_intent.payment_failed", {**_intent(), "status": "requires_payment_method",
+                                           "last_payment_error": {"message": "Your card was declined."}}),
+        *((event_type, _refund()) for event_type in simulate.REFUND_EVENTS),
     ]:
         assert parse(json.dumps(copy.deepcopy(_event(event_type, obj))))
+
+
+def test_every_event_type_payflow_applies_has_the_fields_its_handler_reads_checked_at_the_door():
+    """A handler meets only objects of the shape it reads: a type added to the handlers without
+    a shape here would let a signed body with an odd field crash its job."""
+    assert set(handlers.HANDLERS) <= set(OBJECT_SHAPES)

@@ -12,6 +12,7 @@ from payflow.wallet import wallet_view
 from payflow.webhooks import inbox
 
 from .factories import DECLINED
+from .services import free_port
 from .webhook_helpers import SECRET, ServedApp, release_test_session, run_jobs, wait_until
 
 
@@ -113,3 +114,14 @@ def test_simulate_refuses_an_event_type_it_cannot_build(app, factory):
     result = app.test_cli_runner().invoke(args=["webhooks", "simulate", "payout.paid", "--payment", payment.id])
     assert result.exit_code != 0
     assert "cannot simulate" in result.output
+
+
+def test_simulate_says_what_to_do_when_nothing_answers_at_the_webhook_address(app, factory):
+    payment = factory.payment()
+    release_test_session()
+    url = f"http://127.0.0.1:{free_port()}/payments/webhook"
+    result = app.test_cli_runner().invoke(
+        args=["webhooks", "simulate", "payment_intent.succeeded", "--payment", payment.id, "--url", url])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert f"nothing answers at {url}" in result.output and "--url" in result.output and "PORT" in result.output

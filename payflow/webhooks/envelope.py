@@ -63,6 +63,10 @@ class _Event(_Shape):
     data: _Data
 
 
+class _PaymentError(_Shape):
+    message: str | None = None
+
+
 class _PaymentIntent(_Shape):
     id: Ident
     object: Literal["payment_intent"]
@@ -72,7 +76,7 @@ class _PaymentIntent(_Shape):
     status: str
     metadata: Metadata = {}
     latest_charge: Ident | dict[str, Any] | None = None
-    last_payment_error: dict[str, Any] | None = None
+    last_payment_error: _PaymentError | None = None
 
 
 class _Charge(_Shape):
@@ -105,6 +109,18 @@ class _Payout(_Shape):
     failure_message: str | None = None
 
 
+class _Refund(_Shape):
+    id: Ident
+    object: Literal["refund"]
+    amount: Amount
+    currency: Currency
+    status: str
+    payment_intent: Ident | None = None
+    charge: Ident | dict[str, Any] | None = None
+    metadata: Metadata = {}
+    failure_reason: str | None = None
+
+
 # The shape of ``data.object`` for each type payflow applies (other types are recorded
 # and not applied, so only their envelope matters).
 OBJECT_SHAPES: dict[str, type[_Shape]] = {
@@ -119,6 +135,9 @@ OBJECT_SHAPES: dict[str, type[_Shape]] = {
     "payout.failed": _Payout,
     "payout.canceled": _Payout,
     "payout.updated": _Payout,
+    "charge.refund.updated": _Refund,
+    "refund.updated": _Refund,
+    "refund.failed": _Refund,
 }
 
 
@@ -145,6 +164,20 @@ def _unstorable_text(value) -> str | None:
     return None
 
 
+def object_problem(event_type: str, obj) -> str | None:
+    """What is wrong with ``obj`` as the ``data.object`` of an event of ``event_type`` (None when
+    nothing is, or the type is not applied). The jobs ask again before applying an event, so a
+    handler never meets a shape it cannot read, whenever and however the event was recorded."""
+    shape = OBJECT_SHAPES.get(event_type)
+    if shape is None:
+        return None
+    try:
+        shape.model_validate(obj)
+    except ValidationError as exc:
+        return _first_problem(exc, "data.object.")
+    return None
+
+
 def check(event, *, now: float | None = None) -> dict:
     """``event`` (parsed JSON) if it is a Stripe event; raises ``NotAStripeEvent`` otherwise."""
     if not isinstance(event, dict):
@@ -156,12 +189,9 @@ def check(event, *, now: float | None = None) -> dict:
     now = time.time() if now is None else now
     if not EARLIEST_CREATED <= envelope.created <= now + MAX_CLOCK_SKEW_SECONDS:
         raise NotAStripeEvent(f"created: {envelope.created} is not a time Stripe could have made this event")
-    shape = OBJECT_SHAPES.get(envelope.type)
-    if shape is not None:
-        try:
-            shape.model_validate(event["data"]["object"])
-        except ValidationError as exc:
-            raise NotAStripeEvent(_first_problem(exc, "data.object.")) from None
+    problem = object_problem(envelope.type, event["data"]["object"])
+    if problem is not None:
+        raise NotAStripeEvent(problem)
     return event
 
 

@@ -31,7 +31,7 @@ from ..extensions import db
 from ..flags import Flag
 from ..models import Payment, PaymentAttempt, Payout, WebhookEvent
 from ..unit_of_work import atomic
-from . import inbox, lifecycle
+from . import envelope, inbox, lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,9 @@ def apply_event(event_id: str) -> str:
                 lifecycle.decide(event, lifecycle.IGNORED, f"{event.type} is not handled", applied=False)
                 return lifecycle.IGNORED
             obj = (json.loads(event.payload).get("data") or {}).get("object") or {}
+            problem = envelope.object_problem(event.type, obj)
+            if problem is not None:
+                raise Contradiction(f"{event.type} cannot be applied: {problem}", code=flags.MALFORMED_OBJECT)
             result = handler(obj)
             status = _verdict(event, result)
             log.info("webhook.applied event_id=%s type=%s status=%s", event.id, event.type, status)
