@@ -1,38 +1,29 @@
-"""Shared pieces of the benchmarks: servers on this machine, load from worker processes, percentiles."""
+"""Shared pieces of the benchmarks: load from worker processes, percentiles, the machine, results.
+
+The servers and processes a benchmark starts come from ``devstack``; ``gunicorn()``,
+``stop()``, ``wait_for_http()``, ``free_port()`` and ``PostgresDatabase`` are its pieces as the
+benchmarks call them.
+"""
 from __future__ import annotations
 
 import http.client
+import json
+import math
 import multiprocessing
 import os
 import platform
-import socket
-import subprocess
-import sys
 import time
-import uuid
-from contextlib import closing
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import devstack
+from devstack import ROOT, WebProcess, free_port, wait_for_http
+from devstack.postgres import ADMIN_URL
 
+__all__ = ["RESULTS", "ROOT", "PostgresDatabase", "free_port", "gunicorn", "machine", "percentile", "post_load",
+           "stop", "wait_for_http", "write_result"]
 
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(port: int, path: str = "/", timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", path)
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answering on port {port}")
+# Each benchmark writes its figures here as JSON, beside the table it prints (see README.md there).
+RESULTS = ROOT / "bench" / "results"
 
 
 def machine() -> str:
@@ -54,39 +45,46 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-class PostgresDatabase:
-    def __init__(self, admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"):
-        import psycopg
+class PostgresDatabase(devstack.PostgresDatabase):
+    """A throwaway database ``payflow_bench_...`` on the machine's PostgreSQL."""
 
-        self.admin_url = admin_url
-        self.name = f"payflow_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.url = admin_url.rsplit("/", 1)[0] + "/" + self.name
-
-    def drop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+    def __init__(self, admin_url: str = ADMIN_URL):
+        super().__init__(admin_url, prefix="payflow_bench")
 
 
-def gunicorn(app: str, port: int, env: dict, *, log_path: Path) -> subprocess.Popen:
-    """One gunicorn process with one gevent worker, as the Procfile's web runs it."""
-    env = {**os.environ, **env, "PORT": str(port), "WEB_CONCURRENCY": "1"}
-    log = open(log_path, "wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+def gunicorn(app: str, port: int, env: dict, *, log_path: Path) -> WebProcess:
+    """One gunicorn process with one gevent worker, as the Procfile's web runs it; started, not
+    yet answering (``wait_for_http`` or its ``wait_ready()``)."""
+    return WebProcess({**os.environ, **env, "WEB_CONCURRENCY": "1"}, port=port, app=app, name=Path(log_path).stem,
+                      log=log_path)
 
 
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def stop(process: WebProcess) -> None:
+    process.stop(timeout=15)
+
+
+def write_result(name: str, report: dict) -> Path:
+    """``report`` as ``bench/results/<name>.json``, with the machine it ran on; the file's path.
+
+    A figure that could not be measured (NaN: a percentile of nothing) is written as null, so
+    that every JSON reader takes the file.
+    """
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    document = {"benchmark": name, "machine": machine(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **report}
+    path.write_text(json.dumps(_measured(document), indent=2, default=str, allow_nan=False) + "\n")
+    return path
+
+
+def _measured(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _measured(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_measured(item) for item in value]
+    return value
 
 
 def _sender(args):

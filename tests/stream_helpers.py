@@ -1,4 +1,4 @@
-"""Real gunicorn web processes, a private Redis, and a raw-socket SSE reader for the stream tests.
+"""The stream tests' web processes (``devstack.WebProcess``) and a raw-socket SSE reader.
 
 The reader speaks HTTP/1.1 on a plain socket (so a test controls the receive buffer,
 sees the very first body bytes and when they came, and can stop reading) and parses
@@ -10,105 +10,23 @@ from __future__ import annotations
 import codecs
 import json
 import re
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import requests
+from devstack import ROOT, WebProcess, start_web_processes
 
-from .services import free_port, process_environment, wait_for_port
+from .services import process_environment
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ROOT", "Event", "SSEStream", "WebProcess", "bearer", "server_environment", "start_web_processes"]
+
 EVENT_NAMES = {"payment:update", "wallet:update", "payout:update", "resync"}
 
 
 def server_environment(database_url: str, redis_url: str, stripe_url: str, **overrides) -> dict:
     return process_environment(database_url, redis_url, stripe_url, **{
         "WEB_CONCURRENCY": 1, "SSE_HEARTBEAT_SECONDS": 1, "LOG_LEVEL": "WARNING", **overrides})
-
-
-class WebProcess:
-    """``gunicorn -c gunicorn.conf.py wsgi:app`` on a free port, as the Procfile's ``web``."""
-
-    def __init__(self, env: dict, name: str = "web"):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"payflow-{name}-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env={**env, "PORT": str(self.port)},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> "WebProcess":
-        wait_for_port(self.port, timeout=timeout, process=self.process)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not become healthy:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-5000:]
-
-    def metric(self, name: str) -> float:
-        """The value of an unlabelled metric on this process's /metrics."""
-        text = requests.get(f"{self.url}/metrics", timeout=5).text
-        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-        if match is None:
-            raise AssertionError(f"{name} is not in /metrics of {self.name}")
-        return float(match.group(1))
-
-    def wait_metric(self, name: str, predicate, timeout: float = 10.0) -> float:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.metric(name)
-            if predicate(value):
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} on {self.name} is {value} after {timeout}s")
-            time.sleep(0.05)
-
-    def terminate(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def stop(self) -> None:
-        self.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.log.close()
-
-
-def start_web_processes(envs: list[dict]) -> list[WebProcess]:
-    """Start several at once (they boot in parallel) and wait for all of them."""
-    processes = [WebProcess(env, name=f"web{number}") for number, env in enumerate(envs)]
-    try:
-        for process in processes:
-            process.wait_ready()
-    except Exception:
-        for process in processes:
-            process.stop()
-        raise
-    return processes
 
 
 @dataclass

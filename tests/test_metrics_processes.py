@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from devstack import WorkerProcess
 from payflow.webhooks import simulate
 
-from .browser_helpers import WorkerProcess
 from .services import WEBHOOK_SECRET
 from .stream_helpers import SSEStream, WebProcess, server_environment
 

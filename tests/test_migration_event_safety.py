@@ -11,7 +11,7 @@ from payflow import create_app
 from payflow.extensions import db
 
 from .conftest import make_config
-from .services import PostgresDatabase
+from .services import postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -20,7 +20,7 @@ def fresh_database(request):
         yield f"sqlite:///{tempfile.mkdtemp(prefix='payflow-migration-')}/payflow.db"
         return
     try:
-        database = PostgresDatabase()
+        database = postgres_database()
     except Exception as exc:
         pytest.skip(f"PostgreSQL not reachable: {exc}")
     yield database.url

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .services import PostgresDatabase
+from .services import postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def postgres_available():
     try:
-        PostgresDatabase().drop()
+        postgres_database().drop()
     except Exception as exc:  # no PostgreSQL on this machine: the soak cannot run
         pytest.skip(f"PostgreSQL not reachable: {exc}")
 

@@ -7,9 +7,6 @@ served by the web processes, or ``payflow.publisher.publish`` as the jobs call i
 """
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -19,6 +16,7 @@ import pytest
 import requests
 from flask_jwt_extended import create_access_token
 
+from devstack import RedisServer, WorkerProcess
 from payflow import create_app
 from payflow.extensions import db, redis_client
 from payflow.models import Payout
@@ -27,10 +25,9 @@ from payflow.webhooks import simulate
 
 from .conftest import make_config
 from .factories import PASSWORD
-from .services import JWT_SECRET, PrivateRedis
+from .services import JWT_SECRET
 from .stream_helpers import (
     EVENT_NAMES,
-    ROOT,
     SSEStream,
     bearer,
     server_environment,
@@ -136,25 +133,15 @@ def test_a_user_on_process_a_gets_what_a_worker_process_applies_after_a_webhook_
     wait_subscribed(stranger)
     other.wait_heartbeats(1)
 
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
-        cwd=ROOT,
-        env=server_environment(database_url, redis_server.url, localstripe.url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = WorkerProcess(server_environment(database_url, redis_server.url, localstripe.url))
     try:
         body, headers = simulate.signed(simulate.event_for("payment_intent.succeeded", payment=payment),
                                         "whsec_test_payflow")
         assert requests.post(f"{b.url}/payments/webhook", data=body, headers=headers, timeout=5).status_code == 200
         [event] = company.wait_events(1, timeout=20)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(5)
+        worker.stop(timeout=15)
+        worker.close()
 
     assert event.event == "payment:update" and event.json["paymentId"] == payment.id
     heartbeats = len(other.heartbeats())
@@ -616,7 +603,7 @@ def _reopen_until_live(process, headers, last_id: str | None, timeout: float = 2
 def test_after_a_redis_restart_open_streams_end_and_clients_resume_with_a_resync_then_live_events(
     app, database_url, localstripe, factory
 ):
-    private = PrivateRedis()
+    private = RedisServer()
     publisher_app = create_app(make_config(database_url, private.url, localstripe.url))
     env = server_environment(database_url, private.url, localstripe.url)
     processes = start_web_processes([env, env])

@@ -11,11 +11,8 @@ app, a served request) has to write.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -27,6 +24,7 @@ import requests
 from rq import Queue
 from sqlalchemy import update
 
+from devstack import RedisServer, WorkerProcess
 from jobs.worker import QUEUES, PayflowWorker, housekeeping_once
 from payflow import create_app, ledger, payments, payouts
 from payflow.extensions import db, redis_client
@@ -37,11 +35,8 @@ from payflow.wallet import wallet_view
 from payflow.webhooks import inbox, simulate
 
 from .conftest import make_config
-from .services import PrivateRedis, process_environment
+from .services import process_environment
 from .webhook_helpers import SECRET, ServedApp, count, deliver, event_row, ledger_kinds, wait_until
-
-ROOT = Path(__file__).parents[1]
-
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -124,7 +119,7 @@ def _make_due(event_id: str) -> None:
 
 @pytest.fixture
 def private_redis():
-    server = PrivateRedis()
+    server = RedisServer()
     try:
         yield server
     finally:
@@ -191,15 +186,6 @@ def _worker_env(database_url, redis_url, stripe_url) -> dict:
                                WEBHOOK_SWEEP_INTERVAL_SECONDS=1, WEBHOOK_SWEEP_GRACE_SECONDS=2)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL a worker and the scheduler process RQ forked for it."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(10)
-
-
 def _waiting_on_payment_lock(monitor) -> bool:
     row = monitor.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -219,14 +205,12 @@ def test_a_worker_killed_mid_job_leaves_nothing_applied_and_a_new_worker_applies
     event = simulate.event_for("payment_intent.succeeded", payment=payment)
     payment_id, parties = payment.id, (payment.company_id, payment.influencer_id)
     env = _worker_env(database_url, redis_server.url, localstripe.url)
-    log = tempfile.NamedTemporaryFile(prefix="payflow-worker-", suffix=".log", delete=False)
-    workers: list[subprocess.Popen] = []
+    log = Path(tempfile.mkdtemp(prefix="payflow-workers-")) / "workers.log"
+    workers: list[WorkerProcess] = []
 
-    def start_worker() -> subprocess.Popen:
-        # A process group of its own: RQ forks a scheduler process beside the worker, and
-        # both must die together, as they would with the machine or container.
-        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    def start_worker() -> WorkerProcess:
+        # killed below with the scheduler RQ forks beside it, as with the machine or container
+        process = WorkerProcess(env, log=log)
         workers.append(process)
         return process
 
@@ -240,9 +224,9 @@ def test_a_worker_killed_mid_job_leaves_nothing_applied_and_a_new_worker_applies
         try:
             wait_until(lambda: _waiting_on_payment_lock(monitor), timeout=30, interval=0.1)
         except AssertionError:
-            pytest.fail(f"the worker never reached the payment lock; its log:\n{Path(log.name).read_text()}")
+            pytest.fail(f"the worker never reached the payment lock; its log:\n{log.read_text()}")
 
-        _kill_group(first)
+        first.kill()
         row = event_row(event["id"])
         assert (row.status, row.attempts) == (inbox.RECEIVED, 0)
         assert _payment(payment_id).status == payments.PENDING
@@ -253,7 +237,7 @@ def test_a_worker_killed_mid_job_leaves_nothing_applied_and_a_new_worker_applies
         try:
             wait_until(lambda: event_row(event["id"]).status in inbox.FINAL, timeout=30, interval=0.2)
         except AssertionError:
-            pytest.fail(f"the event was never applied; worker log:\n{Path(log.name).read_text()}")
+            pytest.fail(f"the event was never applied; worker log:\n{log.read_text()}")
         assert event_row(event["id"]).status == inbox.PROCESSED
         assert _payment(payment_id).status == payments.HELD
         assert _captures(payment_id) == 1
@@ -261,11 +245,10 @@ def test_a_worker_killed_mid_job_leaves_nothing_applied_and_a_new_worker_applies
             assert count(Notification, Notification.payment_id == payment_id, Notification.user_id == user_id) == 1
     finally:
         for process in workers:
-            _kill_group(process)
+            process.close()
         blocker.close()
         monitor.close()
-        log.close()
-        os.unlink(log.name)
+        shutil.rmtree(log.parent, ignore_errors=True)
         _release()
 
 
